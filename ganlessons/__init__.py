@@ -1,0 +1,13 @@
+"""ganlessons: the helper package of an interactive GAN course (``import ganlessons as gl``).
+
+Modules: ``data`` (datasets on the device), ``models`` (MLP, DCGAN, LeNet), ``losses``,
+``train`` (the one training loop), ``metrics`` (domain FID, class histograms, mode coverage),
+``viz`` (grids, curves, timelines), ``widgets`` (sliders), ``checks`` (exercise checkers).
+"""
+
+from . import data, losses, metrics, models, train, utils, viz, widgets
+from .utils import pick_device, seed_everything
+
+__version__ = "0.1.0"
+__all__ = ["data", "losses", "metrics", "models", "train", "utils", "viz", "widgets",
+           "pick_device", "seed_everything"]

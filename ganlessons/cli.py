@@ -1,0 +1,185 @@
+"""The ``ganlessons`` console command.
+
+    ganlessons run [LESSON ...] [-p NAME VALUE ...] [--out DIR]
+        Execute lessons in order with papermill into a timestamped run folder. Each lesson
+        writes its metrics to ``<lesson>.json`` there (its ``out_json`` parameter). A failing
+        lesson is reported with its cell and error; the others still run.
+    ganlessons list
+        The lessons found and their parameters.
+    ganlessons train-classifier DOMAIN
+        Retrain the shipped domain classifier used by ``domain_fid`` (mnist or fashion-mnist).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+__all__ = ["main", "find_lessons", "parse_value", "run_lessons"]
+
+
+def notebooks_dir(explicit: str | None = None) -> Path:
+    """``--notebooks``, else ``./notebooks``, else the checkout this package was installed from."""
+    candidates = [Path(explicit)] if explicit else [Path.cwd() / "notebooks",
+                                                    Path(__file__).resolve().parents[1] / "notebooks"]
+    for c in candidates:
+        if c.is_dir() and any(c.glob("[0-9][0-9]_*.ipynb")):
+            return c
+    where = ", ".join(str(c) for c in candidates)
+    raise SystemExit(f"ganlessons: no lessons (NN_name.ipynb) found in {where}; "
+                     "run from the course folder or pass --notebooks DIR")
+
+
+def find_lessons(folder: Path, wanted: list[str]) -> list[Path]:
+    """Lessons in course order; ``wanted`` entries match '01', '01_gan', 'gan' or a file name."""
+    all_ = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if not wanted:
+        return all_
+    chosen = []
+    for w in wanted:
+        key = Path(w).stem.lower()
+        hits = [p for p in all_ if key in (p.stem.lower(), p.stem[:2], p.stem[3:].lower())]
+        if not hits:
+            names = ", ".join(p.stem for p in all_)
+            raise SystemExit(f"ganlessons: no lesson matches {w!r}; the lessons are: {names}")
+        chosen += [h for h in hits if h not in chosen]
+    return sorted(chosen)
+
+
+def parse_value(text: str):
+    """'3' → 3, '0.5' → 0.5, 'true' → True, '[1, 2]' → [1, 2], anything else stays a string."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _declared(nb: Path) -> dict:
+    import papermill as pm
+
+    return pm.inspect_notebook(str(nb))
+
+
+def run_lessons(lessons: list[Path], params: dict, out_dir: Path, progress: bool = True) -> list[dict]:
+    """Execute each lesson; return one record per lesson (name, ok, seconds, error, metrics)."""
+    import papermill as pm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    unused = set(params)
+    records = []
+    for i, nb in enumerate(lessons, 1):
+        declared = _declared(nb)
+        mine = {k: v for k, v in params.items() if k in declared}
+        unused -= set(mine)
+        out_json = out_dir / f"{nb.stem}.json"
+        mine["out_json"] = str(out_json)
+        if "progress" in declared and "progress" not in params:
+            mine["progress"] = False  # one bar per cell from papermill is enough in a terminal
+        print(f"[{i}/{len(lessons)}] {nb.stem}  {json.dumps({k: v for k, v in mine.items() if k != 'out_json'})}",
+              flush=True)
+        t0 = time.perf_counter()
+        record = {"lesson": nb.stem, "notebook": str(out_dir / nb.name), "out_json": str(out_json)}
+        try:
+            pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=mine, progress_bar=progress,
+                                cwd=str(nb.parent), kernel_name="python3")
+            record["ok"] = True
+        except pm.PapermillExecutionError as err:
+            record.update(ok=False, cell=err.exec_count, error=f"{err.ename}: {err.evalue}")
+        except Exception as err:  # kernel died, notebook unreadable …
+            record.update(ok=False, cell=None, error=f"{type(err).__name__}: {err}")
+        record["seconds"] = round(time.perf_counter() - t0, 1)
+        if out_json.is_file():
+            try:
+                record["metrics"] = json.loads(out_json.read_text()).get("metrics", {})
+            except ValueError:
+                record["metrics"] = {}
+        if record["ok"]:
+            print(f"    ok in {record['seconds']} s  metrics: {json.dumps(record.get('metrics', {}))}", flush=True)
+        else:
+            where = (f"at cell In [{record['cell']}] of the executed notebook" if record.get("cell") is not None
+                     else "before any cell ran")
+            print(f"    FAILED {where} after {record['seconds']} s: {record['error']}", flush=True)
+        records.append(record)
+    for k in sorted(unused):
+        print(f"warning: no lesson run has a parameter named {k!r}; it was ignored", file=sys.stderr)
+    return records
+
+
+def _cmd_run(args) -> int:
+    folder = notebooks_dir(args.notebooks)
+    lessons = find_lessons(folder, args.lessons)
+    params = {name: parse_value(value) for name, value in (args.param or [])}
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_dir = Path(args.out) / stamp
+    print(f"ganlessons: running {len(lessons)} lesson(s) from {folder} into {out_dir}", flush=True)
+    records = run_lessons(lessons, params, out_dir, progress=not args.quiet)
+    (out_dir / "summary.json").write_text(json.dumps(records, indent=2))
+    failed = [r for r in records if not r["ok"]]
+    print()
+    print(f"Run folder: {out_dir.resolve()}")
+    for r in records:
+        status = "ok    " if r["ok"] else "FAILED"
+        print(f"  {status} {r['lesson']:<16} {r['seconds']:>7.1f} s  notebook: {r['notebook']}")
+        print(f"         metrics: {r['out_json'] if Path(r['out_json']).is_file() else '(none written)'}")
+    print(f"Summary: {out_dir / 'summary.json'}  ({len(records) - len(failed)} ok, {len(failed)} failed)")
+    return 1 if failed else 0
+
+
+def _cmd_list(args) -> int:
+    folder = notebooks_dir(args.notebooks)
+    for nb in find_lessons(folder, []):
+        params = _declared(nb)
+        print(f"{nb.stem}: " + ", ".join(f"{k}={v['default']}" for k, v in params.items()))
+    return 0
+
+
+def _cmd_train_classifier(args) -> int:
+    from . import data as D
+    from . import metrics as M
+
+    if args.domain == "mnist":
+        train, held_out = D.load("mnist-5k", device="cpu").split(4000)
+    else:
+        train = D.load("fashion-mnist", device="cpu")
+        held_out = D.load("fashion-mnist", device="cpu", train=False)
+    net = M.train_domain_classifier(train, epochs=args.epochs, progress=True)
+    acc = M.classifier_accuracy(net, held_out)
+    path = M.save_classifier(net, args.domain, {"train": len(train), "held_out": len(held_out),
+                                                "held_out_accuracy": acc, "epochs": args.epochs})
+    print(f"{args.domain}: held-out accuracy {acc:.4f} on {len(held_out)} images; saved {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ganlessons", description="Run and maintain the GAN course.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute lessons with papermill into a timestamped run folder")
+    run.add_argument("lessons", nargs="*", metavar="LESSON", help="e.g. 01 or 01_gan or gan (default: all)")
+    run.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="set a lesson parameter, e.g. -p n_steps 200 -p dataset mnist-5k")
+    run.add_argument("--out", default="runs", help="parent folder of the run folders (default: runs)")
+    run.add_argument("--notebooks", help="folder of the lesson notebooks (default: ./notebooks)")
+    run.add_argument("--quiet", action="store_true", help="no per-cell progress bars")
+    run.set_defaults(fn=_cmd_run)
+    ls = sub.add_parser("list", help="list the lessons and their parameters")
+    ls.add_argument("--notebooks")
+    ls.set_defaults(fn=_cmd_list)
+    tc = sub.add_parser("train-classifier", help="retrain a shipped domain classifier")
+    tc.add_argument("domain", choices=["mnist", "fashion-mnist"])
+    tc.add_argument("--epochs", type=int, default=30)
+    tc.set_defaults(fn=_cmd_train_classifier)
+    args = parser.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

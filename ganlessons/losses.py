@@ -1,0 +1,220 @@
+"""GAN objectives, as losses the trainer minimises, and the critic's Lipschitz controls.
+
+Every discriminator here returns *logits* (no sigmoid); the probability is D(x) = σ(d) with
+d the raw output. Working with logits lets ``softplus`` / ``binary_cross_entropy_with_logits``
+compute log σ(d) stably where ``log(sigmoid(d))`` underflows to −inf.
+
+- GAN (Goodfellow et al. 2014, arXiv:1406.2661):
+  max_D E[log D(x)] + E[log(1 − D(G(z)))];  G minimises log(1 − D(G(z))) ("minimax") or, in
+  practice, maximises log D(G(z)) ("non-saturating"), which has strong gradients early on.
+- WGAN (Arjovsky et al. 2017, arXiv:1701.07875): the critic maximises E[f(x)] − E[f(G(z))]
+  over 1-Lipschitz f; G minimises −E[f(G(z))]. Lipschitz by weight clipping …
+- … or by the gradient penalty of WGAN-GP (Gulrajani et al. 2017, arXiv:1704.00028):
+  λ·E_x̂[(‖∇_x̂ f(x̂)‖₂ − 1)²] with x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1] per sample.
+- Hinge (Lim & Ye 2017; Miyato et al. 2018): E[relu(1 − d_real)] + E[relu(1 + d_fake)].
+- Least squares (Mao et al. 2017, arXiv:1611.04076).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .utils import check_positive
+
+__all__ = [
+    "d_loss_bce", "g_loss_nonsaturating", "g_loss_minimax", "one_sided_label_smoothing",
+    "d_loss_wgan", "g_loss_wgan", "d_loss_hinge", "g_loss_hinge", "d_loss_lsgan", "g_loss_lsgan",
+    "LOSSES", "resolve", "gradient_penalty", "GradientPenalty", "DriftPenalty", "clip_weights",
+    "WeightClip", "CriticBatch",
+]
+
+
+def _flat(d: torch.Tensor) -> torch.Tensor:
+    return d.reshape(d.shape[0], -1).mean(dim=1) if d.dim() > 1 else d
+
+
+# ----------------------------------------------------------------------------- the 2014 GAN
+
+
+def d_loss_bce(d_real: torch.Tensor, d_fake: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
+    """L_D = −E[log σ(d_real)] − E[log(1 − σ(d_fake))]  (targets ``real_label`` and 0)."""
+    d_real, d_fake = _flat(d_real), _flat(d_fake)
+    real = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, real_label))
+    fake = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+    return real + fake
+
+
+def g_loss_nonsaturating(d_fake: torch.Tensor) -> torch.Tensor:
+    """L_G = −E[log σ(d_fake)] = E[softplus(−d_fake)]: G maximises log D(G(z))."""
+    return F.softplus(-_flat(d_fake)).mean()
+
+
+def g_loss_minimax(d_fake: torch.Tensor) -> torch.Tensor:
+    """L_G = E[log(1 − σ(d_fake))] = −E[softplus(d_fake)]: the original, saturating game."""
+    return -F.softplus(_flat(d_fake)).mean()
+
+
+def one_sided_label_smoothing(real_label: float = 0.9) -> Callable:
+    """A BCE discriminator loss whose real target is ``real_label`` (< 1) and fake target stays 0.
+
+    Salimans et al. 2016 (arXiv:1606.03498): smoothing only the real side; smoothing the fake
+    side too would reward G for samples where p_data is zero.
+    """
+    if not 0.0 < real_label <= 1.0:
+        raise ValueError(f"real_label must be in (0, 1], got {real_label!r}")
+
+    def d_loss_smoothed(d_real, d_fake):
+        return d_loss_bce(d_real, d_fake, real_label=real_label)
+
+    d_loss_smoothed.__name__ = f"d_loss_bce(real_label={real_label})"
+    return d_loss_smoothed
+
+
+# ----------------------------------------------------------------------------- WGAN, hinge, LSGAN
+
+
+def d_loss_wgan(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """L_critic = E[f(G(z))] − E[f(x)]: the negative of the Wasserstein-1 estimate."""
+    return _flat(d_fake).mean() - _flat(d_real).mean()
+
+
+def g_loss_wgan(d_fake: torch.Tensor) -> torch.Tensor:
+    """L_G = −E[f(G(z))]."""
+    return -_flat(d_fake).mean()
+
+
+def d_loss_hinge(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """L_D = E[relu(1 − d_real)] + E[relu(1 + d_fake)]."""
+    return F.relu(1.0 - _flat(d_real)).mean() + F.relu(1.0 + _flat(d_fake)).mean()
+
+
+def g_loss_hinge(d_fake: torch.Tensor) -> torch.Tensor:
+    """L_G = −E[d_fake]."""
+    return -_flat(d_fake).mean()
+
+
+def d_loss_lsgan(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """L_D = ½E[(d_real − 1)²] + ½E[d_fake²]."""
+    return 0.5 * ((_flat(d_real) - 1.0) ** 2).mean() + 0.5 * (_flat(d_fake) ** 2).mean()
+
+
+def g_loss_lsgan(d_fake: torch.Tensor) -> torch.Tensor:
+    """L_G = ½E[(d_fake − 1)²]."""
+    return 0.5 * ((_flat(d_fake) - 1.0) ** 2).mean()
+
+
+LOSSES: dict[str, tuple[Callable, Callable]] = {
+    "gan": (d_loss_bce, g_loss_nonsaturating),
+    "minimax": (d_loss_bce, g_loss_minimax),
+    "wgan": (d_loss_wgan, g_loss_wgan),
+    "hinge": (d_loss_hinge, g_loss_hinge),
+    "lsgan": (d_loss_lsgan, g_loss_lsgan),
+}
+
+
+def resolve(loss: str) -> tuple[Callable, Callable]:
+    """The (d_loss, g_loss) pair for a name in :data:`LOSSES`."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss={loss!r} is unknown; choose one of {list(LOSSES)} "
+                         "or pass d_loss= and g_loss= functions")
+    return LOSSES[loss]
+
+
+# ----------------------------------------------------------------------------- regularisers
+
+
+@dataclass
+class CriticBatch:
+    """What a critic regulariser may look at in one D step.
+
+    ``critic`` is D with the labels of this batch bound (a plain x ↦ D(x) for unconditional
+    models), so a penalty can evaluate D at new points such as the interpolates x̂.
+    """
+
+    critic: Callable[[torch.Tensor], torch.Tensor]
+    x_real: torch.Tensor
+    x_fake: torch.Tensor
+    d_real: torch.Tensor
+    d_fake: torch.Tensor
+    step: int
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: torch.Tensor,
+                     x_fake: torch.Tensor) -> torch.Tensor:
+    """E_x̂[(‖∇_x̂ D(x̂)‖₂ − 1)²], x̂ = εx_real + (1 − ε)x_fake, ε ~ U[0, 1] per sample.
+
+    The norm is over each *flattened* sample (all of C×H×W), not over ``dim=1`` of a 4-D
+    tensor. ``create_graph=True`` keeps the graph so the penalty itself can be
+    back-propagated into D's weights (the "double backward"). λ is applied by the caller.
+    """
+    if x_real.shape != x_fake.shape:
+        raise ValueError(f"x_real and x_fake must have the same shape, got {tuple(x_real.shape)} "
+                         f"and {tuple(x_fake.shape)}")
+    eps = torch.rand((x_real.shape[0],) + (1,) * (x_real.dim() - 1), device=x_real.device, dtype=x_real.dtype)
+    x_hat = (eps * x_real.detach() + (1.0 - eps) * x_fake.detach()).requires_grad_(True)
+    d_hat = critic(x_hat)
+    (grad,) = torch.autograd.grad(d_hat.sum(), x_hat, create_graph=True)
+    norms = grad.reshape(grad.shape[0], -1).norm(2, dim=1)
+    return ((norms - 1.0) ** 2).mean()
+
+
+class GradientPenalty:
+    """The WGAN-GP term λ·E[(‖∇_x̂ D(x̂)‖₂ − 1)²] as a trainer regulariser (λ = ``lambda_gp``)."""
+
+    name = "gp"
+
+    def __init__(self, lambda_gp: float = 10.0):
+        check_positive("lambda_gp", lambda_gp, allow_zero=True)
+        self.lambda_gp = float(lambda_gp)
+
+    def __call__(self, batch: CriticBatch) -> torch.Tensor:
+        return self.lambda_gp * gradient_penalty(batch.critic, batch.x_real, batch.x_fake)
+
+    def __repr__(self) -> str:
+        return f"GradientPenalty(lambda_gp={self.lambda_gp})"
+
+
+class DriftPenalty:
+    """PGGAN's ε_drift·E[D(x)²] (Karras et al. 2018, ε = 0.001): keeps the critic near zero."""
+
+    name = "drift"
+
+    def __init__(self, eps_drift: float = 1e-3):
+        check_positive("eps_drift", eps_drift, allow_zero=True)
+        self.eps_drift = float(eps_drift)
+
+    def __call__(self, batch: CriticBatch) -> torch.Tensor:
+        return self.eps_drift * (_flat(batch.d_real) ** 2).mean()
+
+    def __repr__(self) -> str:
+        return f"DriftPenalty(eps_drift={self.eps_drift})"
+
+
+# ----------------------------------------------------------------------------- weight clipping
+
+
+@torch.no_grad()
+def clip_weights(model: nn.Module, clip_value: float) -> None:
+    """WGAN's constraint: every parameter w ← clamp(w, −c, c) after each critic update."""
+    check_positive("clip_value", clip_value)
+    for p in model.parameters():
+        p.clamp_(-clip_value, clip_value)
+
+
+class WeightClip:
+    """:func:`clip_weights` as the trainer's ``constraint`` hook (c = ``clip_value``)."""
+
+    def __init__(self, clip_value: float = 0.01):
+        check_positive("clip_value", clip_value)
+        self.clip_value = float(clip_value)
+
+    def __call__(self, model: nn.Module) -> None:
+        clip_weights(model, self.clip_value)
+
+    def __repr__(self) -> str:
+        return f"WeightClip(clip_value={self.clip_value})"

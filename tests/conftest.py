@@ -1,0 +1,46 @@
+import os
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def mnist5k():
+    import ganlessons as gl
+
+    return gl.data.load("mnist-5k", device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+@pytest.fixture
+def offline_torchvision(monkeypatch):
+    """Make every torchvision download fail as it does on a machine without network."""
+    import urllib.error
+
+    import torchvision.datasets.utils as U
+
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(U, "download_url", refuse)
+    monkeypatch.setattr(U, "download_and_extract_archive", refuse)
+    import torchvision.datasets.mnist as M
+
+    monkeypatch.setattr(M, "download_and_extract_archive", refuse)
+    return refuse
+
+
+def tiny_images(n=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 1, 28, 28, generator=g) * 2 - 1

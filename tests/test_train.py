@@ -1,0 +1,227 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+import torch.nn as nn
+
+import ganlessons as gl
+from ganlessons.train import Trainer, TrainingDiverged
+
+
+def small_models(seed=0, latent_dim=8):
+    gl.seed_everything(seed)
+    G = gl.models.MLPGenerator(latent_dim, (1, 28, 28), hidden=(32, 64))
+    D = gl.models.MLPDiscriminator((1, 28, 28), hidden=(64, 32))
+    return G, D
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    return gl.data.load("mnist-5k", n=512, device="cpu")
+
+
+def run(small_data, steps=12, seed=0, **kw):
+    G, D = small_models(seed)
+    return gl.train.fit(G, D, small_data, n_steps=steps, batch_size=16, seed=seed, progress=False, **kw)
+
+
+def test_same_seed_gives_identical_losses(small_data):
+    a, b = run(small_data), run(small_data)
+    assert a.history["d_loss"] == b.history["d_loss"] and a.history["g_loss"] == b.history["g_loss"]
+    assert len(a.history["g_loss"]) == 12 and a.history["step"] == list(range(1, 13))
+    c = run(small_data, seed=1)
+    assert c.history["d_loss"] != a.history["d_loss"]
+
+
+def test_training_changes_both_models_and_keeps_snapshots(small_data):
+    G, D = small_models()
+    g0 = [p.clone() for p in G.parameters()]
+    d0 = [p.clone() for p in D.parameters()]
+    tr = gl.train.fit(G, D, small_data, n_steps=20, batch_size=16, progress=False, n_samples=9)
+    assert all(not torch.equal(a, b) for a, b in zip(g0, G.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(d0, D.parameters()))
+    steps = [s for s, _ in tr.snapshots]
+    assert steps[0] == 0 and steps[-1] == 20 and steps == sorted(steps)
+    assert tr.snapshots[-1][1].shape == (9, 1, 28, 28) and tr.snapshots[-1][1].dtype == torch.uint8
+    assert tr.images_seen == 20 * 16
+
+
+RESUME = textwrap.dedent("""
+    import json, sys, torch
+    sys.path.insert(0, {tests!r})
+    from test_train import small_models
+    import ganlessons as gl
+    torch.set_num_threads(1)
+    mode, path, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    data = gl.data.load("mnist-5k", n=512, device="cpu")
+    G, D = small_models()
+    tr = gl.train.Trainer(G, D, data, batch_size=16, n_critic=2, progress=False, seed=5)
+    if mode == "resume":
+        tr.load(path)
+    tr.fit(n_steps=steps)
+    if mode == "first":
+        tr.save(path)
+    print(json.dumps({{"d": tr.history["d_loss"], "g": tr.history["g_loss"], "step": tr.step,
+                      "w": G.net[0].weight.sum().item()}}))
+""")
+
+
+def test_resume_in_a_fresh_process_equals_uninterrupted(tmp_path):
+    script = tmp_path / "resume.py"
+    script.write_text(RESUME.format(tests=str(__import__("pathlib").Path(__file__).parent)))
+    ckpt = tmp_path / "ckpt.pt"
+
+    def go(mode, steps):
+        out = subprocess.run([sys.executable, str(script), mode, str(ckpt), str(steps)], check=True,
+                             capture_output=True, text=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    full = go("full", 16)
+    first = go("first", 7)
+    resumed = go("resume", 16)
+    assert first["step"] == 7 and resumed["step"] == 16
+    assert resumed["d"] == full["d"] and resumed["g"] == full["g"]  # bit-identical, not just close
+    assert resumed["w"] == full["w"]
+
+
+def test_nan_raises_naming_step_and_loss(small_data):
+    G, D = small_models()
+    calls = {"n": 0}
+
+    def d_loss(d_real, d_fake):
+        calls["n"] += 1
+        loss = gl.losses.d_loss_bce(d_real, d_fake)
+        return loss * float("nan") if calls["n"] == 4 else loss
+
+    with pytest.raises(TrainingDiverged, match=r"d_loss became nan at step 4"):
+        gl.train.fit(G, D, small_data, n_steps=10, batch_size=16, progress=False,
+                     d_loss=d_loss, g_loss=gl.losses.g_loss_nonsaturating)
+
+
+def test_nan_detected_when_logging_is_batched(small_data):
+    G, D = small_models()
+    calls = {"n": 0}
+
+    def g_loss(d_fake):
+        calls["n"] += 1
+        loss = gl.losses.g_loss_nonsaturating(d_fake)
+        return loss + float("inf") if calls["n"] == 4 else loss
+
+    tr = Trainer(G, D, small_data, batch_size=16, progress=False, log_every=5,
+                 d_loss=gl.losses.d_loss_bce, g_loss=g_loss)
+    with pytest.raises(TrainingDiverged, match=r"g_loss became inf at step 4"):
+        tr.fit(n_steps=10)
+    assert tr.step == 5  # found at the next read-back, named by the step it happened in
+
+
+def test_interrupt_keeps_a_usable_model_and_history(small_data):
+    G, D = small_models()
+
+    def ctrl_c(trainer):
+        if trainer.step == 5:
+            raise KeyboardInterrupt
+
+    tr = Trainer(G, D, small_data, batch_size=16, progress=False, callbacks=[ctrl_c])
+    tr.fit(n_steps=50)
+    assert tr.interrupted and tr.step == 5
+    assert len(tr.history["d_loss"]) == 5 and tr.snapshots[-1][0] == 5
+    assert all(p.requires_grad for p in D.parameters())
+    x = tr.sample()
+    assert x.shape == (64, 1, 28, 28) and torch.isfinite(x).all()
+    tr.callbacks.clear()
+    tr.fit(n_steps=8)  # and training goes on from there
+    assert not tr.interrupted and tr.step == 8 and len(tr.history["g_loss"]) == 8
+
+
+def test_n_critic_constraint_and_regularizer_are_applied(small_data):
+    G, D = small_models()
+    seen = {"constraint": 0, "reg": 0}
+
+    def constraint(model):
+        seen["constraint"] += 1
+        gl.losses.clip_weights(model, 0.05)
+
+    class CountingGP(gl.losses.GradientPenalty):
+        def __call__(self, batch):
+            seen["reg"] += 1
+            return super().__call__(batch)
+
+    tr = gl.train.fit(G, D, small_data, n_steps=3, batch_size=16, n_critic=4, loss="wgan", progress=False,
+                      constraint=constraint, d_regularizers=[CountingGP(10.0)])
+    assert seen == {"constraint": 12, "reg": 12}
+    assert max(p.abs().max().item() for p in D.parameters()) <= 0.05 + 1e-7
+    assert len(tr.history["gp"]) == 3 and all(v >= 0 for v in tr.history["gp"])
+    assert tr.images_seen == 3 * 4 * 16
+
+
+def test_time_budget_stops(small_data):
+    G, D = small_models()
+    tr = gl.train.fit(G, D, small_data, seconds=0.3, batch_size=16, progress=False)
+    assert 0 < tr.step < 10_000 and tr.seconds < 5
+
+
+def test_conditional_training_passes_labels(small_data):
+    gl.seed_everything(0)
+    G = gl.models.ConditionalMLPGenerator(8, 10, hidden=(32, 64))
+    D = gl.models.ConditionalMLPDiscriminator(10, hidden=(64, 32))
+    tr = gl.train.fit(G, D, small_data, n_steps=3, batch_size=16, progress=False, n_samples=20,
+                      d_regularizers=[gl.losses.GradientPenalty(1.0)], loss="wgan")
+    assert tr.conditional and tr.fixed_y.tolist() == list(range(10)) * 2
+    assert tr.snapshots[-1][1].shape == (20, 1, 28, 28)
+
+
+def test_checkpoint_of_another_model_is_a_clear_error(small_data, tmp_path):
+    tr = run(small_data, steps=2)
+    path = tr.save(tmp_path / "a.pt")
+    G2 = gl.models.MLPGenerator(8, (1, 28, 28), hidden=(48, 64))
+    _, D = small_models()
+    with pytest.raises(ValueError, match=r"G\.net\.0\.weight has shape"):
+        Trainer(G2, D, small_data, progress=False).load(path)
+    G3 = gl.models.DCGANGenerator28(8, 4)
+    with pytest.raises(ValueError, match="class MLPGenerator"):
+        Trainer(G3, D, small_data, progress=False).load(path)
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="bad.pt"):
+        Trainer(*small_models(), small_data, progress=False).load(tmp_path / "bad.pt")
+
+
+def test_checkpoint_is_weights_only_and_atomic(small_data, tmp_path, monkeypatch):
+    tr = run(small_data, steps=2)
+    path = tmp_path / "ck.pt"
+    tr.save(path)
+    torch.load(path, weights_only=True)  # no pickled code inside
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(KeyboardInterrupt):
+        tr.save(path)
+    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
+
+
+def test_bad_arguments_name_the_argument(small_data):
+    G, D = small_models()
+    with pytest.raises(ValueError, match="n_critic must be > 0"):
+        Trainer(G, D, small_data, n_critic=0)
+    with pytest.raises(TypeError, match="batch_size must be an int"):
+        Trainer(G, D, small_data, batch_size=16.5)
+    with pytest.raises(ValueError, match="loss='wasserstein'"):
+        Trainer(G, D, small_data, loss="wasserstein")
+    with pytest.raises(TypeError, match="data must be"):
+        Trainer(G, D, torch.zeros(3))
+    with pytest.raises(ValueError, match="give a budget"):
+        Trainer(G, D, small_data, progress=False).fit()
+    with pytest.raises(ValueError, match="both d_loss and g_loss"):
+        Trainer(G, D, small_data, d_loss=gl.losses.d_loss_bce)
+
+
+def test_callbacks_every_records_evals(small_data):
+    G, D = small_models()
+    cb = gl.train.every(5, lambda t: {"mean_g": t.history["g_loss"][-1]})
+    tr = gl.train.fit(G, D, small_data, n_steps=12, batch_size=16, progress=False, callbacks=[cb])
+    assert [s for s, _ in tr.evals["mean_g"]] == [5, 10]
