@@ -5,9 +5,9 @@ Modules: ``data`` (datasets on the device), ``models`` (MLP, DCGAN, LeNet), ``lo
 ``viz`` (grids, curves, timelines), ``widgets`` (sliders), ``checks`` (exercise checkers).
 """
 
-from . import data, losses, metrics, models, train, utils, viz, widgets
+from . import checks, data, losses, metrics, models, train, utils, viz, widgets
 from .utils import pick_device, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["data", "losses", "metrics", "models", "train", "utils", "viz", "widgets",
+__all__ = ["checks", "data", "losses", "metrics", "models", "train", "utils", "viz", "widgets",
            "pick_device", "seed_everything"]

@@ -1,0 +1,71 @@
+import torch
+import torch.nn.functional as F
+
+from ganlessons import checks
+
+
+def test_d_loss_checker():
+    right = lambda r, f: F.binary_cross_entropy_with_logits(r, torch.ones_like(r)) + \
+        F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))
+    assert checks.d_loss(right)
+    cases = {
+        "sign is flipped": lambda r, f: -right(r, f),
+        "swapped": lambda r, f: right(f, r),
+        "summed over the batch": lambda r, f: F.softplus(-r).sum() + F.softplus(f).sum(),
+        "averaged the two terms": lambda r, f: right(r, f) / 2,
+        "only the real term": lambda r, f: F.softplus(-r).mean(),
+        "shape": lambda r, f: F.softplus(-r) + F.softplus(f),
+        "log of a logit": lambda r, f: -(torch.log(r) + torch.log(1 - f)).mean(),
+        "raised": lambda r, f: undefined_name,  # noqa: F821
+        "torch tensor": lambda r, f: 1.0,
+    }
+    for hint, wrong in cases.items():
+        result = checks.d_loss(wrong)
+        assert not result and hint in result.message, (hint, result)
+    assert "❌" in repr(checks.d_loss(cases["swapped"])) and "✅" in repr(checks.d_loss(right))
+
+
+def test_g_loss_checker():
+    assert checks.g_loss(lambda f: F.softplus(-f).mean())
+    assert checks.g_loss(lambda f: F.binary_cross_entropy_with_logits(f, torch.ones_like(f)))
+    cases = {
+        "minimax": lambda f: torch.log(1 - torch.sigmoid(f)).mean(),
+        "sign is flipped": lambda f: -F.softplus(-f).mean(),
+        "label 0": lambda f: F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)),
+        "summed": lambda f: F.softplus(-f).sum(),
+    }
+    for hint, wrong in cases.items():
+        result = checks.g_loss(wrong)
+        assert not result and hint in result.message, (hint, result)
+
+
+def test_optimal_discriminator_checker():
+    assert checks.optimal_discriminator(lambda p, q: p / (p + q))
+    cases = {
+        "probability of *fake*": lambda p, q: q / (p + q),
+        "density ratio": lambda p, q: p / q,
+        "expected shape": lambda p, q: (p / (p + q)).mean(),
+        "not D*": lambda p, q: p / (p + q) ** 2 * 0 + 0.5,
+    }
+    for hint, wrong in cases.items():
+        result = checks.optimal_discriminator(wrong)
+        assert not result and hint in result.message, (hint, result)
+
+
+def test_d_step_detach_checker():
+    def right(G, D, x_real, z):
+        return F.binary_cross_entropy_with_logits(D(x_real), torch.ones(len(x_real))) + \
+            F.binary_cross_entropy_with_logits(D(G(z).detach()), torch.zeros(len(z)))
+
+    def no_detach(G, D, x_real, z):
+        return F.binary_cross_entropy_with_logits(D(x_real), torch.ones(len(x_real))) + \
+            F.binary_cross_entropy_with_logits(D(G(z)), torch.zeros(len(z)))
+
+    def no_grad(G, D, x_real, z):
+        with torch.no_grad():
+            return right(G, D, x_real, z)
+
+    assert checks.d_step_detach(right)
+    assert "detach the fakes" in checks.d_step_detach(no_detach).message
+    assert "no gradient" in checks.d_step_detach(no_grad).message
+    assert "expected" in checks.d_step_detach(lambda G, D, x, z: -right(G, D, x, z)).message
