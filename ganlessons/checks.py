@@ -75,64 +75,64 @@ def _inputs(seed: int, n: int = 32):
     return (torch.randn(n, generator=g) * 2 + 1).requires_grad_(), (torch.randn(n, generator=g) * 2 - 1).requires_grad_()
 
 
-def d_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Check:
-    """Exercise: ``fn(d_real, d_fake)`` → L_D = −E[log σ(d_real)] − E[log(1 − σ(d_fake))] (logits in)."""
-    name = "discriminator loss"
+def _check_loss(name: str, fn: Callable, args_for: Callable, reference: Callable, diagnoses: Callable,
+                formula: str, praise: str) -> Check:
+    """Call ``fn`` on two fresh input sets; compare with ``reference``; name the slip if it matches one.
+
+    ``diagnoses(*args, ref)`` lists (wrong value, explanation) pairs for the usual mistakes.
+    """
     for seed in (0, 1):
-        d_real, d_fake = _inputs(seed)
-        out, err = _call(fn, d_real, d_fake)
+        args = args_for(*_inputs(seed))
+        out, err = _call(fn, *args)
         if err is not None:
             return Check(False, f"your function raised {type(err).__name__}: {err}", name)
         bad = _scalar(name, out)
         if bad is not None:
             return bad
-        ref = L.d_loss_bce(d_real, d_fake)
+        ref = reference(*args)
         if _close(out, ref):
             continue
-        n = d_real.shape[0]
-        diagnoses = [
+        for value, why in diagnoses(*args, ref):
+            if _close(out, value):
+                return Check(False, why, name)
+        return Check(False, f"got {out.item():.4f}, expected {ref.item():.4f} for the same inputs; {formula}", name)
+    return Check(True, praise, name)
+
+
+def d_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Check:
+    """Exercise: ``fn(d_real, d_fake)`` → L_D = −E[log σ(d_real)] − E[log(1 − σ(d_fake))] (logits in)."""
+
+    def diagnoses(d_real, d_fake, ref):
+        return [
             (-ref, "the sign is flipped: you return V(D, G), which D maximises; the optimiser minimises, so return −V"),
             (L.d_loss_bce(d_fake, d_real), "real and fake are swapped: real samples take label 1, fakes label 0"),
-            (n * ref, "you summed over the batch; take the mean so the step size does not depend on the batch size"),
+            (d_real.shape[0] * ref, "you summed over the batch; take the mean so the step size does not depend on "
+                                    "the batch size"),
             (ref / 2, "you averaged the two terms; the objective adds them: L_D = L_real + L_fake"),
             (F.softplus(-d_real).mean(), "only the real term: D must also push D(G(z)) towards 0"),
             (F.softplus(d_fake).mean(), "only the fake term: D must also push D(x) towards 1"),
         ]
-        for value, why in diagnoses:
-            if _close(out, value):
-                return Check(False, why, name)
-        return Check(False, f"got {out.item():.4f}, expected {ref.item():.4f} for the same inputs; "
-                            "L_D = BCE(d_real, 1) + BCE(d_fake, 0), with the logits given", name)
-    return Check(True, "right — and computed from logits, so it stays finite when D is very sure", name)
+
+    return _check_loss("discriminator loss", fn, lambda r, f: (r, f), L.d_loss_bce, diagnoses,
+                       "L_D = BCE(d_real, 1) + BCE(d_fake, 0), with the logits given",
+                       "right — and computed from logits, so it stays finite when D is very sure")
 
 
 def g_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> Check:
     """Exercise: ``fn(d_fake)`` → the non-saturating L_G = −E[log σ(d_fake)]."""
-    name = "non-saturating generator loss"
-    for seed in (0, 1):
-        _, d_fake = _inputs(seed)
-        out, err = _call(fn, d_fake)
-        if err is not None:
-            return Check(False, f"your function raised {type(err).__name__}: {err}", name)
-        bad = _scalar(name, out)
-        if bad is not None:
-            return bad
-        ref = L.g_loss_nonsaturating(d_fake)
-        if _close(out, ref):
-            continue
-        n = d_fake.shape[0]
-        diagnoses = [
+
+    def diagnoses(d_fake, ref):
+        return [
             (L.g_loss_minimax(d_fake), "that is the original minimax loss log(1 − D(G(z))): it saturates when D "
                                        "rejects the fakes. Maximise log D(G(z)) instead, i.e. minimise −log σ(d_fake)"),
             (-ref, "the sign is flipped: G wants D(G(z)) → 1, so minimise −log σ(d_fake)"),
             (F.softplus(d_fake).mean(), "you used the label 0 for the fakes: in G's step the fakes take the label 1"),
-            (n * ref, "you summed over the batch; take the mean"),
+            (d_fake.shape[0] * ref, "you summed over the batch; take the mean"),
         ]
-        for value, why in diagnoses:
-            if _close(out, value):
-                return Check(False, why, name)
-        return Check(False, f"got {out.item():.4f}, expected {ref.item():.4f}: L_G = BCE(d_fake, 1)", name)
-    return Check(True, "right — its gradient is large exactly when D confidently rejects the fakes", name)
+
+    return _check_loss("non-saturating generator loss", fn, lambda r, f: (f,), L.g_loss_nonsaturating, diagnoses,
+                       "L_G = BCE(d_fake, 1)",
+                       "right — its gradient is large exactly when D confidently rejects the fakes")
 
 
 def optimal_discriminator(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Check:
@@ -151,9 +151,8 @@ def optimal_discriminator(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
                      name)
     ref = p_data / (p_data + p_g)
     if _close(out, ref, rtol=1e-6, atol=1e-9):
-        same = optimal_discriminator_at_equilibrium(fn)
-        if not same:
-            return same
+        if not _half_at_equilibrium(fn):
+            return Check(False, "with p_g = p_data your D* should be ½ everywhere", name)
         return Check(True, "right — and where p_g = p_data it is ½ everywhere: D can do no better than a coin", name)
     if _close(out, 1 - ref, rtol=1e-6, atol=1e-9):
         return Check(False, "that is the probability of *fake*, p_g/(p_data + p_g); D* gives the probability of real",
@@ -167,12 +166,11 @@ def optimal_discriminator(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
                         "D = p_data/(p_data + p_g)", name)
 
 
-def optimal_discriminator_at_equilibrium(fn) -> Check:
+def _half_at_equilibrium(fn) -> bool:
+    """D* = ½ everywhere when p_g = p_data (the paper's global optimum)."""
     p = torch.exp(-0.5 * torch.linspace(-3, 3, 11, dtype=torch.float64) ** 2)
     out, err = _call(fn, p.clone(), p.clone())
-    if err is not None or not _close(out, torch.full_like(p, 0.5)):
-        return Check(False, "with p_g = p_data your D* should be ½ everywhere", "optimal discriminator D*")
-    return Check(True, "", "optimal discriminator D*")
+    return err is None and _close(out, torch.full_like(p, 0.5))
 
 
 def d_step_detach(fn: Callable[[nn.Module, nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]) -> Check:
