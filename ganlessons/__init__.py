@@ -2,12 +2,13 @@
 
 Modules: ``data`` (datasets on the device), ``models`` (MLP, DCGAN, LeNet), ``losses``,
 ``train`` (the one training loop), ``metrics`` (domain FID, class histograms, mode coverage),
-``viz`` (grids, curves, timelines), ``widgets`` (sliders), ``checks`` (exercise checkers).
+``viz`` (grids, curves, timelines), ``theory`` (D*, JSD, the generator losses), ``toy``
+(2-D GANs with D's surface), ``widgets`` (sliders), ``checks`` (exercise checkers).
 """
 
-from . import checks, data, losses, metrics, models, train, utils, viz, widgets
+from . import checks, data, losses, metrics, models, theory, toy, train, utils, viz, widgets
 from .utils import pick_device, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["checks", "data", "losses", "metrics", "models", "train", "utils", "viz", "widgets",
+__all__ = ["checks", "data", "losses", "metrics", "models", "theory", "toy", "train", "utils", "viz", "widgets",
            "pick_device", "seed_everything"]

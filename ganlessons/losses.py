@@ -30,7 +30,7 @@ __all__ = [
     "d_loss_bce", "g_loss_nonsaturating", "g_loss_minimax", "one_sided_label_smoothing",
     "d_loss_wgan", "g_loss_wgan", "d_loss_hinge", "g_loss_hinge", "d_loss_lsgan", "g_loss_lsgan",
     "LOSSES", "resolve", "gradient_penalty", "GradientPenalty", "DriftPenalty", "clip_weights",
-    "WeightClip", "CriticBatch",
+    "WeightClip", "CriticBatch", "MismatchPenalty", "mismatched_labels",
 ]
 
 
@@ -133,7 +133,9 @@ class CriticBatch:
     """What a critic regulariser may look at in one D step.
 
     ``critic`` is D with the labels of this batch bound (a plain x ↦ D(x) for unconditional
-    models), so a penalty can evaluate D at new points such as the interpolates x̂.
+    models), so a penalty can evaluate D at new points such as the interpolates x̂. For a
+    conditional D, ``D`` itself and the labels ``y_real``/``y_fake`` let a penalty score other
+    (image, label) pairs (the mismatched pairs of :class:`MismatchPenalty`).
     """
 
     critic: Callable[[torch.Tensor], torch.Tensor]
@@ -142,6 +144,9 @@ class CriticBatch:
     d_real: torch.Tensor
     d_fake: torch.Tensor
     step: int
+    D: Callable | None = None
+    y_real: torch.Tensor | None = None
+    y_fake: torch.Tensor | None = None
 
 
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: torch.Tensor,
@@ -193,6 +198,39 @@ class DriftPenalty:
 
     def __repr__(self) -> str:
         return f"DriftPenalty(eps_drift={self.eps_drift})"
+
+
+def mismatched_labels(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """y′ ≠ y for every sample: y′ = (y + s) mod K with s uniform in 1..K−1."""
+    shift = torch.randint(1, n_classes, y.shape, device=y.device)
+    return (y + shift) % n_classes
+
+
+class MismatchPenalty:
+    """Matching-aware D (Reed et al. 2016, arXiv:1605.05396): real images with wrong labels are fakes.
+
+    Adds λ · E[−log(1 − D(x_real | y′))], y′ ≠ y, to D's loss. A plain cGAN punishes a
+    mismatched pair only through G's mistakes; this shows D such pairs directly, so D learns to
+    check the label sooner and G is pushed to draw the asked-for class sooner.
+    """
+
+    name = "mismatch"
+
+    def __init__(self, weight: float = 1.0, n_classes: int | None = None):
+        check_positive("weight", weight)
+        self.weight, self.n_classes = float(weight), n_classes
+
+    def __call__(self, batch: CriticBatch) -> torch.Tensor:
+        if batch.y_real is None or batch.D is None:
+            raise ValueError("MismatchPenalty needs a conditional D (labels y): use it with a conditional GAN")
+        n_classes = self.n_classes or int(getattr(batch.D, "n_classes", 0) or 0)
+        if n_classes < 2:
+            raise ValueError(f"MismatchPenalty needs at least 2 classes, got n_classes={n_classes}")
+        d_wrong = batch.D(batch.x_real, mismatched_labels(batch.y_real, n_classes))
+        return self.weight * F.softplus(_flat(d_wrong)).mean()
+
+    def __repr__(self) -> str:
+        return f"MismatchPenalty(weight={self.weight})"
 
 
 # ----------------------------------------------------------------------------- weight clipping

@@ -26,7 +26,7 @@ from .models.lenet import LeNet, LeNetFeatures
 from .utils import atomic_save, check_in, check_positive, pick_device, safe_load
 
 __all__ = ["DOMAINS", "domain_classifier", "train_domain_classifier", "classifier_accuracy",
-           "domain_fid", "class_histogram", "class_accuracy", "modes_covered", "asset_path"]
+           "domain_fid", "class_histogram", "class_accuracy", "class_confusion", "modes_covered", "asset_path"]
 
 DOMAINS = ("mnist", "fashion-mnist")
 ASSETS = Path(__file__).parent / "assets"
@@ -169,15 +169,14 @@ def class_histogram(x: torch.Tensor, domain: str = "mnist") -> torch.Tensor:
 
 
 @torch.no_grad()
-def class_accuracy(G: torch.nn.Module, n_per_class: int = 100, domain: str = "mnist",
-                   seed: int = 0) -> float:
-    """Accuracy of the domain classifier on G(z | y) against the asked-for y (conditional G).
+def class_confusion(G: torch.nn.Module, n_per_class: int = 100, domain: str = "mnist", seed: int = 0) -> torch.Tensor:
+    """K×K matrix: row y = asked-for class, column = the domain classifier's verdict on G(z | y).
 
-    ``n_per_class`` samples of every class, in G's eval mode; 1.0 means every digit is the one asked for.
+    ``n_per_class`` samples of every class from fixed z, in G's eval mode; each row sums to 1.
     """
     n_classes = int(getattr(G, "n_classes", 0) or 0)
     if not n_classes:
-        raise ValueError("class_accuracy needs a conditional generator (G.n_classes is not set)")
+        raise ValueError("class_accuracy and class_confusion need a conditional generator (G.n_classes is not set)")
     check_positive("n_per_class", n_per_class, integer=True)
     dev = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
@@ -191,7 +190,18 @@ def class_accuracy(G: torch.nn.Module, n_per_class: int = 100, domain: str = "mn
         G.train(was_training)
     net = domain_classifier(domain, dev)
     pred = torch.cat([net(x[i:i + 1000]).argmax(1) for i in range(0, x.shape[0], 1000)]).cpu()
-    return (pred == y).float().mean().item()
+    counts = torch.zeros(n_classes, net.n_classes)
+    counts.index_put_((y, pred), torch.ones(y.shape[0]), accumulate=True)
+    return counts / n_per_class
+
+
+def class_accuracy(G: torch.nn.Module, n_per_class: int = 100, domain: str = "mnist",
+                   seed: int = 0) -> float:
+    """Accuracy of the domain classifier on G(z | y) against the asked-for y (conditional G).
+
+    The mean of the diagonal of :func:`class_confusion`; 1.0 means every digit is the one asked for.
+    """
+    return class_confusion(G, n_per_class, domain, seed).diagonal().mean().item()
 
 
 @torch.no_grad()

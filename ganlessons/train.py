@@ -295,7 +295,8 @@ class Trainer:
         loss = self.d_loss(d_real, d_fake)
         logs = {"d_loss": loss.detach(), "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
         if self.d_regularizers:
-            batch = L.CriticBatch(self._critic_for(y_real, y_fake), x_real, x_fake, d_real, d_fake, self.step)
+            batch = L.CriticBatch(self._critic_for(y_real, y_fake), x_real, x_fake, d_real, d_fake, self.step,
+                                  self.D, y_real, y_fake)
             for reg in self.d_regularizers:
                 term = reg(batch)
                 logs[getattr(reg, "name", type(reg).__name__)] = term.detach()

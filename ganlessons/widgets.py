@@ -15,8 +15,10 @@ import torch
 from matplotlib.figure import Figure
 
 from . import viz
+from .utils import check_in
 
-__all__ = ["latent_grid", "latent_figure", "latent_explorer", "interactive"]
+__all__ = ["latent_grid", "latent_figure", "latent_sweep", "latent_explorer", "interactive", "interpolate", "conditional_explorer",
+           "optimal_discriminator_explorer", "frame_explorer"]
 
 
 def _check_dims(dims: Sequence[int], latent_dim: int) -> list[int]:
@@ -53,6 +55,16 @@ def latent_figure(G, z, dims, values, y=None, nrow: int = 8, title: str | None =
     if title is None:
         title = ", ".join(f"z[{d}]={v:+.1f}" for d, v in zip(dims, values))
     fig = viz.show_grid(x, nrow=nrow, title=title, size=3.2)
+    return fig
+
+
+def latent_sweep(G, z, dim: int = 0, values: Sequence[float] = (-2.5, 0.0, 2.5), y=None) -> Figure:
+    """The static companion of the latent explorer: the same z with z[dim] at a few ``values``."""
+    fig, axes = plt.subplots(1, len(values), figsize=(3 * len(values), 3.3), squeeze=False)
+    nrow = max(1, int(round(z.shape[0] ** 0.5)))
+    for ax, v in zip(axes[0], values):
+        viz.show_grid(latent_grid(G, z, [dim], [v], y), nrow=nrow, ax=ax, title=f"z[{dim}] = {v:+.1f}")
+    fig.tight_layout()
     return fig
 
 
@@ -104,3 +116,80 @@ def latent_explorer(G: torch.nn.Module, dims: Sequence[int] = (0, 1, 2, 3), z: t
         return latent_figure(G, z, dims, [values[f"z{d}"] for d in dims], y=y, nrow=int(n ** 0.5))
 
     return interactive(draw, **sliders)
+
+
+# ----------------------------------------------------------------------------- interpolation
+
+
+def interpolate(z0: torch.Tensor, z1: torch.Tensor, n: int = 8, method: str = "slerp") -> torch.Tensor:
+    """``n`` points from z0 to z1 (both ends included), stacked on a new first dimension.
+
+    ``"linear"``: (1 − t)z0 + t·z1. ``"slerp"`` (White 2016, arXiv:1609.04468) follows the great
+    circle: sin((1 − t)Ω)/sin Ω · z0 + sin(tΩ)/sin Ω · z1, cos Ω = ẑ0·ẑ1. A Gaussian z has
+    norm ≈ √latent_dim; the straight line's midpoint is shorter than any z G saw in training,
+    the great circle's is not.
+    """
+    check_in("method", method, {"linear", "slerp"})
+    if z0.shape != z1.shape:
+        raise ValueError(f"z0 and z1 must have the same shape, got {tuple(z0.shape)} and {tuple(z1.shape)}")
+    if not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an int ≥ 2 (the two ends), got {n!r}")
+    t = torch.linspace(0, 1, n, dtype=z0.dtype, device=z0.device).view(n, *([1] * z0.dim()))
+    if method == "linear":
+        return (1 - t) * z0 + t * z1
+    cos = (z0 * z1).sum() / (z0.norm() * z1.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1 + 1e-7, 1 - 1e-7))
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+# ----------------------------------------------------------------------------- more explorers
+
+
+def conditional_explorer(G: torch.nn.Module, dims: Sequence[int] = (0, 1, 2), n: int = 8, span: float = 3.0,
+                         seed: int = 0, class_names: Sequence[str] | None = None):
+    """A class selector and a slider per chosen z component redraw G(z | y) for ``n`` fixed z."""
+    import ipywidgets as W
+
+    n_classes = int(getattr(G, "n_classes", 0) or 0)
+    if not n_classes:
+        raise ValueError("conditional_explorer needs a conditional generator (G.n_classes is not set)")
+    latent_dim = int(G.latent_dim)
+    dims = _check_dims(dims, latent_dim)
+    names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
+    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+    sliders = {"y": W.ToggleButtons(options=[(nm, i) for i, nm in enumerate(names)], value=0,
+                                    description="class y", style={"button_width": "2.6em"})}
+    sliders.update({f"z{d}": W.FloatSlider(value=round(float(z[0, d]), 1), min=-span, max=span, step=0.1,
+                                           description=f"z[{d}]", continuous_update=False) for d in dims})
+
+    def draw(y, **values):
+        labels = torch.full((n,), int(y), dtype=torch.long)
+        return latent_figure(G, z, dims, [values[f"z{d}"] for d in dims], y=labels, nrow=n,
+                             title=f"G(z | y = {names[int(y)]})")
+
+    return interactive(draw, **sliders)
+
+
+def optimal_discriminator_explorer(mu_g: float = 2.0, sigma_g: float = 1.0):
+    """Sliders for p_g = N(μ_g, σ_g²) against p_data = N(0, 1); redraws D*, JSD and C(G)."""
+    import ipywidgets as W
+
+    from . import theory
+
+    sliders = {"mu_g": W.FloatSlider(value=mu_g, min=-4, max=6, step=0.1, description="μ_g", continuous_update=False),
+               "sigma_g": W.FloatSlider(value=sigma_g, min=0.2, max=3, step=0.1, description="σ_g",
+                                        continuous_update=False)}
+    return interactive(lambda mu_g, sigma_g: theory.plot_optimal_discriminator(mu_g, sigma_g), **sliders)
+
+
+def frame_explorer(frames, x_real: torch.Tensor):
+    """A slider over a toy run's recorded frames: G's points and D's surface at that step."""
+    import ipywidgets as W
+
+    from . import toy
+
+    if not frames:
+        raise ValueError("no frames recorded: pass a gl.toy.FrameRecorder to the trainer and train first")
+    slider = W.SelectionSlider(options=[(str(f.step), i) for i, f in enumerate(frames)], value=len(frames) - 1,
+                               description="step", continuous_update=False)
+    return interactive(lambda i: toy.plot_frame(frames[i], x_real), i=slider)

@@ -69,3 +69,42 @@ def test_d_step_detach_checker():
     assert "detach the fakes" in checks.d_step_detach(no_detach).message
     assert "no gradient" in checks.d_step_detach(no_grad).message
     assert "expected" in checks.d_step_detach(lambda G, D, x, z: -right(G, D, x, z)).message
+
+
+def test_conditional_input_checker():
+    right = lambda z, y, k: torch.cat([z, F.one_hot(y, k).float()], dim=1)
+    assert checks.conditional_input(right)
+    cases = {
+        "z alone": lambda z, y, k: z,
+        "dim=1": lambda z, y, k: torch.cat([z, F.one_hot(y, k).float()[:, :5]], dim=0),
+        "one-hot code": lambda z, y, k: torch.cat([z, y[:, None].float()], dim=1),
+        "num_classes": lambda z, y, k: torch.cat([z, F.one_hot(y).float()], dim=1),
+        "comes first": lambda z, y, k: torch.cat([F.one_hot(y, k).float(), z], dim=1),
+        "add .float()": lambda z, y, k: torch.cat([z, F.one_hot(y.float(), k)], dim=1),
+        "not written yet": lambda z, y, k: (_ for _ in ()).throw(NotImplementedError()),
+    }
+    for hint, wrong in cases.items():
+        result = checks.conditional_input(wrong)
+        assert not result and hint in result.message, (hint, result)
+
+
+def test_mismatch_prediction_checker(mnist5k):
+    assert checks.mismatch_prediction("higher") and checks.mismatch_prediction(" Higher ")
+    assert not checks.mismatch_prediction("lower") and not checks.mismatch_prediction("same")
+    assert "one of" in checks.mismatch_prediction("maybe").message
+
+    class LabelCheckingD(torch.nn.Module):  # a D that has learned the labels: +5 if y is right, −5 if not
+        n_classes = 10
+
+        def __init__(self, data):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.lookup = {x.numpy().tobytes(): int(c) for x, c in zip(data.x, data.y)}
+
+        def forward(self, x, y):
+            u = ((x + 1) * 127.5).round().to(torch.uint8)
+            true = torch.tensor([self.lookup[v.numpy().tobytes()] for v in u])
+            return torch.where(true == y, 5.0, -5.0) + self.w
+
+    result = checks.mismatch_prediction("higher", D=LabelCheckingD(mnist5k), data=mnist5k, n=64)
+    assert result and "0.007 with the right labels, 5.007 with wrong ones" in result.message

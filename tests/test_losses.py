@@ -98,3 +98,26 @@ def test_weight_clip_and_drift():
         L.clip_weights(m, "0.01")
     drift = L.DriftPenalty(1e-3)(L.CriticBatch(None, None, None, torch.tensor([2.0, -2.0]), None, 0))
     assert drift.item() == pytest.approx(4e-3)
+
+
+def test_mismatched_labels_never_equal_y_and_cover_all_others():
+    y = torch.arange(10).repeat(500)
+    y_wrong = L.mismatched_labels(y, 10)
+    assert (y_wrong != y).all() and y_wrong.min() == 0 and y_wrong.max() == 9
+    assert len(set(y_wrong[y == 3].tolist())) == 9  # every other class occurs
+
+
+def test_mismatch_penalty_known_value():
+    class ConstantD(torch.nn.Module):  # logit c for any pair: the penalty is weight · softplus(c)
+        n_classes = 10
+
+        def forward(self, x, y):
+            return torch.full((x.shape[0],), 2.0)
+
+    x, y = torch.zeros(8, 1, 28, 28), torch.arange(8)
+    batch = L.CriticBatch(None, x, x, None, None, 0, ConstantD(), y, y)
+    assert L.MismatchPenalty(0.5)(batch).item() == pytest.approx(0.5 * math.log1p(math.exp(2.0)))
+    with pytest.raises(ValueError, match="conditional"):
+        L.MismatchPenalty()(L.CriticBatch(None, x, x, None, None, 0))
+    with pytest.raises(ValueError, match="weight"):
+        L.MismatchPenalty(-1.0)

@@ -90,6 +90,13 @@ def test_class_accuracy(mnist5k):
         M.class_accuracy(gl.models.MLPGenerator(4))
 
 
+def test_class_confusion_rows_and_the_off_by_one_generator(mnist5k):
+    conf = M.class_confusion(LookupGenerator(mnist5k, shift=1), n_per_class=20)
+    assert conf.shape == (10, 10) and torch.allclose(conf.sum(1), torch.ones(10))
+    # Asked for c, it draws c + 1: the mass sits one column right of the diagonal.
+    assert conf[torch.arange(10), (torch.arange(10) + 1) % 10].mean() > 0.95
+
+
 def test_modes_covered_known_cases():
     ring = gl.data.load("ring-8", n=2000, device="cpu")
     full = M.modes_covered(ring.x, ring.centers, ring.std)

@@ -4,6 +4,7 @@
 import json
 from pathlib import Path
 
+import nbformat
 import papermill as pm
 import pytest
 
@@ -26,8 +27,9 @@ def test_papermill_with_other_parameters_writes_out_json(nb, tmp_path):
     params = {"seed": 3, "dataset": "mnist-5k", "n_steps": 40, "batch_size": 32, "progress": False,
               "out_json": str(out_json)}
     declared = pm.inspect_notebook(str(nb))
-    if "n_eval" in declared:
-        params["n_eval"] = 500
+    for name, small in (("n_eval", 500), ("ring_steps", 200), ("n_per_class", 20)):
+        if name in declared:  # the lesson's own budgets, cut down like n_steps
+            params[name] = small
     pm.execute_notebook(str(nb), str(tmp_path / nb.name), parameters=params, cwd=str(nb.parent),
                         kernel_name="python3", progress_bar=False)
     result = json.loads(out_json.read_text())
@@ -35,3 +37,16 @@ def test_papermill_with_other_parameters_writes_out_json(nb, tmp_path):
     assert {k: result["params"][k] for k in params} == params
     assert result["seconds"] > 0 and "domain_fid" in result["metrics"]
     assert result["metrics"]["steps"] == 40
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_matches_its_source_in_tools_lessons(nb):
+    """Lessons are edited in tools/lessons/NN_name.py; the committed notebook must be its build."""
+    import runpy
+
+    builder = runpy.run_path(str(nb.parents[1] / "tools" / "make_notebook.py"))
+    built = builder["build"](nb.stem)
+    committed = nbformat.read(str(nb), as_version=4)
+    assert [(c.cell_type, c.source, c.metadata) for c in committed.cells] == \
+        [(c.cell_type, c.source, c.metadata) for c in built.cells], \
+        f"run: python tools/make_notebook.py {nb.stem}"

@@ -173,6 +173,23 @@ def test_conditional_training_passes_labels(small_data):
     assert tr.snapshots[-1][1].shape == (20, 1, 28, 28)
 
 
+def test_mismatch_penalty_sees_real_images_with_wrong_labels(small_data):
+    seen = []
+
+    class SpyD(gl.models.ConditionalMLPDiscriminator):
+        def forward(self, x, y):
+            seen.append((x.detach().clone(), y.clone()))
+            return super().forward(x, y)
+
+    G = gl.models.ConditionalMLPGenerator(8, 10, hidden=(32, 64))
+    tr = gl.train.fit(G, SpyD(10, hidden=(64, 32)), small_data, n_steps=2, batch_size=16, progress=False,
+                      d_regularizers=[gl.losses.MismatchPenalty(1.0)])
+    assert len(tr.history["mismatch"]) == 2 and all(v > 0 for v in tr.history["mismatch"])
+    # Per D step: real pair, fake pair, then the mismatched pair — the real images, other labels.
+    (x_real, y_real), _, (x_wrong, y_wrong) = seen[:3]
+    assert torch.equal(x_wrong, x_real) and (y_wrong != y_real).all()
+
+
 def test_checkpoint_of_another_model_is_a_clear_error(small_data, tmp_path):
     tr = run(small_data, steps=2)
     path = tr.save(tmp_path / "a.pt")

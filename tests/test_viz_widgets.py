@@ -87,3 +87,68 @@ def test_widget_errors_are_shown_not_swallowed(capsys):
     box = widgets.interactive(draw, v=W.FloatSlider(value=1.0))
     assert isinstance(box.state["error"], RuntimeError)  # reported in the Output, no traceback
     assert "bad value 1.0" in capsys.readouterr().out
+
+
+def _pixels(fig) -> np.ndarray:
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba()).copy()
+
+
+def test_interpolate_linear_and_slerp():
+    z0, z1 = torch.tensor([3.0, 0.0]), torch.tensor([0.0, 3.0])
+    lin = widgets.interpolate(z0, z1, n=3, method="linear")
+    torch.testing.assert_close(lin[1], torch.tensor([1.5, 1.5]))
+    s = widgets.interpolate(z0, z1, n=3, method="slerp")
+    torch.testing.assert_close(s[0], z0)
+    torch.testing.assert_close(s[-1], z1)
+    # Slerp stays on the circle of radius 3: the midpoint is (3/√2)(1, 1), not the shorter chord's.
+    torch.testing.assert_close(s[1], torch.tensor([3 / 2 ** 0.5] * 2))
+    with pytest.raises(ValueError, match="method"):
+        widgets.interpolate(z0, z1, method="cubic")
+    with pytest.raises(ValueError, match="n must be"):
+        widgets.interpolate(z0, z1, n=1)
+
+
+def test_conditional_explorer_changes_the_picture_when_the_class_changes(monkeypatch):
+    G = gl.models.ConditionalMLPGenerator(latent_dim=8, hidden=(16, 16))
+    figures, labels = [], []
+    original = widgets.latent_figure
+
+    def spy(G_, z, dims, values, y=None, **kw):
+        labels.append(y.tolist())
+        fig = original(G_, z, dims, values, y=y, **kw)
+        figures.append(_pixels(fig))
+        return fig
+
+    monkeypatch.setattr(widgets, "latent_figure", spy)
+    box = widgets.conditional_explorer(G, dims=(0, 1), n=4)
+    box.sliders["y"].value = 7
+    assert labels == [[0] * 4, [7] * 4]
+    assert not np.array_equal(figures[0], figures[1])  # a new class, a new picture
+    box.sliders["z0"].value = -2.5
+    assert len(figures) == 3 and not np.array_equal(figures[1], figures[2])
+    with pytest.raises(ValueError, match="conditional"):
+        widgets.conditional_explorer(gl.models.MLPGenerator(latent_dim=8))
+
+
+def test_theory_and_toy_explorers_redraw():
+    box = widgets.optimal_discriminator_explorer()
+    assert box.state["error"] is None
+    box.sliders["mu_g"].value = 0.0
+    box.sliders["sigma_g"].value = 2.5
+    assert box.state["error"] is None
+    ring = gl.data.load("ring-8", device="cpu", n=500)
+    G, D = gl.toy.toy_gan(width=8, depth=1)
+    rec = gl.toy.FrameRecorder(every=2, n_points=50, resolution=10)
+    gl.train.fit(G, D, ring, n_steps=4, batch_size=16, device="cpu", progress=False, callbacks=[rec])
+    box = widgets.frame_explorer(rec.frames, ring.images(100))
+    box.sliders["i"].value = 0
+    assert box.state["error"] is None
+    with pytest.raises(ValueError, match="no frames"):
+        widgets.frame_explorer([], ring.images(10))
+
+
+def test_latent_sweep_draws_one_panel_per_value(tiny_G):
+    z = torch.randn(4, tiny_G.latent_dim)
+    fig = widgets.latent_sweep(tiny_G, z, dim=1, values=(-1.0, 2.0))
+    assert [ax.get_title() for ax in fig.axes] == ["z[1] = -1.0", "z[1] = +2.0"]

@@ -90,6 +90,9 @@ class _LabelCode(nn.Module):
         self.dim = self.n_classes if embedding == "onehot" else int(dim)
         self.table = nn.Embedding(self.n_classes, self.dim) if embedding == "learned" else None
 
+    def extra_repr(self) -> str:
+        return f"{self.kind}, n_classes={self.n_classes}, dim={self.dim}"
+
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         if y.dim() != 1 or y.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"y must be integer class labels of shape (batch,), got {y.dtype} {tuple(y.shape)}")
@@ -114,8 +117,13 @@ class ConditionalMLPGenerator(MLPGenerator):
             raise ValueError(f"z must have shape (batch, {self.latent_dim}), got {tuple(z.shape)}")
         if y.shape[0] != z.shape[0]:
             raise ValueError(f"z and y must have the same batch size, got {z.shape[0]} and {y.shape[0]}")
-        h = torch.cat([z, self.label(y)], dim=1)
-        return self.out(self.net(h)).view(z.shape[0], *self.out_shape)
+        return self.from_embedding(z, self.label(y))
+
+    def from_embedding(self, z: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """G([z, e]) for a label code e given directly: a mix of two classes' codes interpolates."""
+        if e.shape != (z.shape[0], self.label.dim):
+            raise ValueError(f"e must have shape ({z.shape[0]}, {self.label.dim}), got {tuple(e.shape)}")
+        return self.out(self.net(torch.cat([z, e], dim=1))).view(z.shape[0], *self.out_shape)
 
 
 class ConditionalMLPDiscriminator(MLPDiscriminator):

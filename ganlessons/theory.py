@@ -1,0 +1,117 @@
+"""The 2014 GAN's theory, in numbers and pictures (Goodfellow et al. 2014, arXiv:1406.2661).
+
+For a fixed G the best discriminator is (Proposition 1)
+
+    D*(x) = p_data(x) / (p_data(x) + p_g(x)),
+
+and with D = D* the generator's criterion becomes (Theorem 1)
+
+    C(G) = E_{p_data}[log D*(x)] + E_{p_g}[log(1 − D*(x))] = −log 4 + 2·JSD(p_data ‖ p_g),
+
+minimal (−log 4) exactly when p_g = p_data. Densities here are 1-D, sampled on a grid.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from .utils import check_positive
+
+__all__ = ["gaussian_pdf", "optimal_discriminator", "js_divergence", "virtual_training_criterion",
+           "plot_optimal_discriminator", "generator_loss_curves", "plot_generator_losses"]
+
+
+def gaussian_pdf(x: torch.Tensor, mu: float = 0.0, sigma: float = 1.0) -> torch.Tensor:
+    """N(x; μ, σ²) = exp(−(x − μ)²/2σ²) / (σ√(2π))."""
+    check_positive("sigma", sigma)
+    return torch.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+
+
+def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tensor:
+    """D*(x) = p_data / (p_data + p_g); ½ where both densities vanish (D has nothing to go on)."""
+    total = p_data + p_g
+    return torch.where(total > 0, p_data / total.clamp_min(torch.finfo(total.dtype).tiny),
+                       torch.full_like(total, 0.5))
+
+
+def _xlogy(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.where(x > 0, x * torch.log(y.clamp_min(torch.finfo(y.dtype).tiny)), torch.zeros_like(x))
+
+
+def js_divergence(p: torch.Tensor, q: torch.Tensor, dx: float) -> float:
+    """JSD(p ‖ q) = ½ KL(p ‖ m) + ½ KL(q ‖ m), m = (p + q)/2, in nats: 0 iff p = q, at most log 2."""
+    check_positive("dx", dx)
+    m = (p + q) / 2
+    kl_pm = (_xlogy(p, p) - _xlogy(p, m)).sum() * dx
+    kl_qm = (_xlogy(q, q) - _xlogy(q, m)).sum() * dx
+    return float(0.5 * (kl_pm + kl_qm))
+
+
+def virtual_training_criterion(p_data: torch.Tensor, p_g: torch.Tensor, dx: float) -> float:
+    """C(G) = ∫ p_data log D* + p_g log(1 − D*) dx, the value G faces against the best D."""
+    d_star = optimal_discriminator(p_data, p_g)
+    return float((_xlogy(p_data, d_star) + _xlogy(p_g, 1 - d_star)).sum() * dx)
+
+
+def plot_optimal_discriminator(mu_g: float = 2.0, sigma_g: float = 1.0, mu_data: float = 0.0,
+                               sigma_data: float = 1.0, ax=None) -> Figure:
+    """p_data, p_g and D* on one axis; the title gives JSD and C(G) = −log 4 + 2·JSD."""
+    x = torch.linspace(-6.0, 8.0, 1401, dtype=torch.float64)
+    dx = float(x[1] - x[0])
+    p_data, p_g = gaussian_pdf(x, mu_data, sigma_data), gaussian_pdf(x, mu_g, sigma_g)
+    d_star = optimal_discriminator(p_data, p_g)
+    jsd = js_divergence(p_data, p_g, dx)
+    c_g = virtual_training_criterion(p_data, p_g, dx)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    else:
+        fig = ax.figure
+    ax.fill_between(x, p_data, alpha=0.3, color="black", label="p_data")
+    ax.fill_between(x, p_g, alpha=0.3, color="tab:orange", label="p_g")
+    ax.plot(x, d_star, color="tab:blue", lw=2, label="D*(x)")
+    ax.axhline(0.5, color="gray", ls=":", lw=1)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("x")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(f"JSD = {jsd:.3f} nats (max log 2 = 0.693),  C(G) = {c_g:.3f} (min −log 4 = −1.386)",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def generator_loss_curves(n: int = 400) -> dict[str, np.ndarray]:
+    """The two generator losses and their gradients with respect to D's logit ℓ, D(G(z)) = σ(ℓ).
+
+    minimax: log(1 − σ(ℓ)), gradient −σ(ℓ) → 0 as D(G(z)) → 0 (it saturates early in training);
+    non-saturating: −log σ(ℓ), gradient −(1 − σ(ℓ)) → −1 there (a strong signal when G is bad).
+    """
+    d = np.linspace(1e-3, 1 - 1e-3, n)
+    return {"d_fake": d, "minimax": np.log1p(-d), "nonsaturating": -np.log(d),
+            "grad_minimax": -d, "grad_nonsaturating": -(1 - d)}
+
+
+def plot_generator_losses() -> Figure:
+    """Left: both generator losses against D(G(z)). Right: their gradients w.r.t. the logit."""
+    c = generator_loss_curves()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    a.plot(c["d_fake"], c["minimax"], label="minimax  log(1 − D(G(z)))")
+    a.plot(c["d_fake"], c["nonsaturating"], label="non-saturating  −log D(G(z))")
+    a.set_xlabel("D(G(z))")
+    a.set_ylabel("generator loss (minimised)")
+    a.set_ylim(-5, 5)
+    b.plot(c["d_fake"], np.abs(c["grad_minimax"]), label="minimax")
+    b.plot(c["d_fake"], np.abs(c["grad_nonsaturating"]), label="non-saturating")
+    b.axvspan(0, 0.1, color="tab:red", alpha=0.1)
+    b.text(0.02, 0.5, "early training:\nD rejects fakes", fontsize=8, color="tab:red")
+    b.set_xlabel("D(G(z))")
+    b.set_ylabel("|∂ loss / ∂ logit|")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
