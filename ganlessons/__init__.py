@@ -6,9 +6,9 @@ Modules: ``data`` (datasets on the device), ``models`` (MLP, DCGAN, LeNet), ``lo
 (2-D GANs with D's surface), ``widgets`` (sliders), ``checks`` (exercise checkers).
 """
 
-from . import checks, data, losses, metrics, models, theory, toy, train, utils, viz, widgets
+from . import checks, convt, data, losses, metrics, models, theory, toy, train, utils, viz, widgets
 from .utils import pick_device, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["checks", "data", "losses", "metrics", "models", "theory", "toy", "train", "utils", "viz", "widgets",
+__all__ = ["checks", "convt", "data", "losses", "metrics", "models", "theory", "toy", "train", "utils", "viz", "widgets",
            "pick_device", "seed_everything"]

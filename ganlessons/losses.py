@@ -29,7 +29,7 @@ from .utils import check_positive
 __all__ = [
     "d_loss_bce", "g_loss_nonsaturating", "g_loss_minimax", "one_sided_label_smoothing",
     "d_loss_wgan", "g_loss_wgan", "d_loss_hinge", "g_loss_hinge", "d_loss_lsgan", "g_loss_lsgan",
-    "LOSSES", "resolve", "gradient_penalty", "GradientPenalty", "DriftPenalty", "clip_weights",
+    "LOSSES", "resolve", "gradient_penalty", "interpolate_gradient_norms", "GradientPenalty", "DriftPenalty", "clip_weights",
     "WeightClip", "CriticBatch", "MismatchPenalty", "mismatched_labels",
 ]
 
@@ -149,13 +149,12 @@ class CriticBatch:
     y_fake: torch.Tensor | None = None
 
 
-def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: torch.Tensor,
-                     x_fake: torch.Tensor) -> torch.Tensor:
-    """E_x̂[(‖∇_x̂ D(x̂)‖₂ − 1)²], x̂ = εx_real + (1 − ε)x_fake, ε ~ U[0, 1] per sample.
+def interpolate_gradient_norms(critic: Callable[[torch.Tensor], torch.Tensor], x_real: torch.Tensor,
+                               x_fake: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
+    """‖∇_x̂ D(x̂)‖₂ per sample, x̂ = εx_real + (1 − ε)x_fake with ε ~ U[0, 1] drawn per sample.
 
-    The norm is over each *flattened* sample (all of C×H×W), not over ``dim=1`` of a 4-D
-    tensor. ``create_graph=True`` keeps the graph so the penalty itself can be
-    back-propagated into D's weights (the "double backward"). λ is applied by the caller.
+    The norm is over each *flattened* sample (all of C×H×W), not over ``dim=1`` of a 4-D tensor.
+    ``create_graph=True`` keeps the graph so a penalty on these norms can train D (double backward).
     """
     if x_real.shape != x_fake.shape:
         raise ValueError(f"x_real and x_fake must have the same shape, got {tuple(x_real.shape)} "
@@ -163,8 +162,19 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: tor
     eps = torch.rand((x_real.shape[0],) + (1,) * (x_real.dim() - 1), device=x_real.device, dtype=x_real.dtype)
     x_hat = (eps * x_real.detach() + (1.0 - eps) * x_fake.detach()).requires_grad_(True)
     d_hat = critic(x_hat)
-    (grad,) = torch.autograd.grad(d_hat.sum(), x_hat, create_graph=True)
-    norms = grad.reshape(grad.shape[0], -1).norm(2, dim=1)
+    (grad,) = torch.autograd.grad(d_hat.sum(), x_hat, create_graph=create_graph)
+    return grad.reshape(grad.shape[0], -1).norm(2, dim=1)
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: torch.Tensor,
+                     x_fake: torch.Tensor) -> torch.Tensor:
+    """E_x̂[(‖∇_x̂ D(x̂)‖₂ − 1)²], x̂ = εx_real + (1 − ε)x_fake, ε ~ U[0, 1] per sample.
+
+    Gulrajani et al. 2017 (arXiv:1704.00028), eq. 3. The norms come from
+    :func:`interpolate_gradient_norms` with the graph kept, so the penalty itself can be
+    back-propagated into D's weights. λ is applied by the caller.
+    """
+    norms = interpolate_gradient_norms(critic, x_real, x_fake, create_graph=True)
     return ((norms - 1.0) ** 2).mean()
 
 

@@ -23,7 +23,8 @@ from matplotlib.figure import Figure
 from .utils import check_positive
 
 __all__ = ["gaussian_pdf", "optimal_discriminator", "js_divergence", "virtual_training_criterion",
-           "plot_optimal_discriminator", "generator_loss_curves", "plot_generator_losses"]
+           "plot_optimal_discriminator", "generator_loss_curves", "plot_generator_losses", "kl_divergence",
+           "wasserstein_1d", "divergences_as_supports_separate", "plot_divergences", "plot_kl_asymmetry"]
 
 
 def gaussian_pdf(x: torch.Tensor, mu: float = 0.0, sigma: float = 1.0) -> torch.Tensor:
@@ -112,6 +113,79 @@ def plot_generator_losses() -> Figure:
     b.set_ylabel("|∂ loss / ∂ logit|")
     for ax in (a, b):
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- lesson 04: why JS fails
+
+
+def kl_divergence(p: torch.Tensor, q: torch.Tensor, dx: float) -> float:
+    """KL(p ‖ q) = ∫ p log(p/q) dx in nats; +∞ where p > 0 = q."""
+    check_positive("dx", dx)
+    if bool(((p > 0) & (q <= 0)).any()):
+        return math.inf
+    return float((_xlogy(p, p) - _xlogy(p, q)).sum() * dx)
+
+
+def wasserstein_1d(p: torch.Tensor, q: torch.Tensor, dx: float) -> float:
+    """W₁(p, q) = ∫ |F_p(x) − F_q(x)| dx for 1-D densities on a grid (F the CDFs): exact in 1-D."""
+    check_positive("dx", dx)
+    cdf_p, cdf_q = torch.cumsum(p, 0) * dx, torch.cumsum(q, 0) * dx
+    return float((cdf_p - cdf_q).abs().sum() * dx)
+
+
+def divergences_as_supports_separate(shifts=None, width: float = 0.5) -> dict[str, np.ndarray]:
+    """p_data = U[0, w] and p_θ = U[θ, θ + w]: JSD and W₁ as θ grows (Arjovsky et al. 2017, Example 1).
+
+    Once the supports stop overlapping (θ ≥ w), JSD is stuck at log 2 while W₁ = |θ| keeps
+    growing — a distance that still says "closer" when nothing overlaps.
+    """
+    shifts = np.linspace(0, 4, 81) if shifts is None else np.asarray(shifts, dtype=float)
+    x = torch.linspace(-1.0, 6.0, 14001, dtype=torch.float64)
+    dx = float(x[1] - x[0])
+
+    def uniform(a):
+        u = ((x >= a) & (x < a + width)).double()
+        return u / (u.sum() * dx)
+
+    p = uniform(0.0)
+    jsd = [js_divergence(p, uniform(t), dx) for t in shifts]
+    w1 = [wasserstein_1d(p, uniform(t), dx) for t in shifts]
+    return {"shift": shifts, "jsd": np.array(jsd), "w1": np.array(w1)}
+
+
+def plot_divergences(width: float = 0.5) -> Figure:
+    """JSD and W₁ between two uniform bars as one slides away from the other."""
+    c = divergences_as_supports_separate(width=width)
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    ax.plot(c["shift"], c["jsd"], label="JSD (nats)")
+    ax.axhline(math.log(2), color="tab:blue", ls=":", lw=1)
+    ax.text(3.0, math.log(2) + 0.1, "log 2", color="tab:blue")
+    ax.plot(c["shift"], c["w1"], label="Wasserstein-1")
+    ax.axvline(width, color="gray", ls="--", lw=1)
+    ax.text(width + 0.05, 3.3, "supports stop\noverlapping", fontsize=8, color="gray")
+    ax.set_xlabel("shift θ of p_g = U[θ, θ + w] from p_data = U[0, w]")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_kl_asymmetry(separation: float = 4.0) -> Figure:
+    """p_data with two modes against a p_g that covers both or sits on one: KL in each direction."""
+    x = torch.linspace(-8, 8, 3201, dtype=torch.float64)
+    dx = float(x[1] - x[0])
+    p = 0.5 * gaussian_pdf(x, -separation / 2, 0.5) + 0.5 * gaussian_pdf(x, separation / 2, 0.5)
+    candidates = {"covers both modes (wide)": gaussian_pdf(x, 0.0, separation / 2 + 0.5),
+                  "sits on one mode": gaussian_pdf(x, separation / 2, 0.5)}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3), sharey=True)
+    for ax, (name, q) in zip(axes, candidates.items()):
+        ax.fill_between(x, p, alpha=0.3, color="black", label="p_data")
+        ax.plot(x, q, color="tab:orange", label="p_g")
+        ax.set_title(f"{name}\nKL(p_data‖p_g) = {kl_divergence(p, q, dx):.2f}   "
+                     f"KL(p_g‖p_data) = {kl_divergence(q, p, dx):.2f}", fontsize=9)
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

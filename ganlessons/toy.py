@@ -8,6 +8,7 @@ keeps those three every few steps; :func:`plot_frames` lays them out side by sid
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -19,7 +20,7 @@ from . import metrics, viz
 from .models.mlp import MLPDiscriminator, MLPGenerator
 from .utils import check_positive
 
-__all__ = ["toy_gan", "Frame", "FrameRecorder", "plot_frame", "plot_frames"]
+__all__ = ["toy_gan", "deep_critic", "layer_gradient_norms", "Frame", "FrameRecorder", "plot_frame", "plot_frames"]
 
 
 def toy_gan(latent_dim: int = 2, width: int = 128, depth: int = 3) -> tuple[MLPGenerator, MLPDiscriminator]:
@@ -31,6 +32,45 @@ def toy_gan(latent_dim: int = 2, width: int = 128, depth: int = 3) -> tuple[MLPG
     check_positive("depth", depth, integer=True)
     hidden = (int(width),) * int(depth)
     return (MLPGenerator(latent_dim, 2, hidden, batchnorm=False, image=False), MLPDiscriminator(2, hidden))
+
+
+def deep_critic(depth: int = 12, width: int = 64) -> MLPDiscriminator:
+    """A deep, narrow 2-D critic (``depth`` ReLU-free LeakyReLU layers): where clipping's trouble shows.
+
+    Gulrajani et al. (2017, Fig. 1b) trained a 12-layer critic on toy data to show that, under
+    weight clipping, gradient norms shrink or grow geometrically from layer to layer.
+    """
+    check_positive("depth", depth, integer=True)
+    check_positive("width", width, integer=True)
+    return MLPDiscriminator(2, (int(width),) * int(depth))
+
+
+def layer_gradient_norms(critic: torch.nn.Module, x_real: torch.Tensor, x_fake: torch.Tensor,
+                         wrt: str = "activations") -> list[float]:
+    """Per linear/conv layer l of the critic, the gradient norm of L = E[D(x_fake)] − E[D(x_real)].
+
+    ``wrt="activations"``: ‖∂L/∂h_l‖, h_l the layer's output — the signal back-propagation
+    carries, which shrinks or grows by each layer's gain (Gulrajani et al. 2017, Fig. 1b).
+    ``wrt="weights"``: ‖∂L/∂W_l‖, what the optimiser sees.
+    """
+    if wrt not in ("activations", "weights"):
+        raise ValueError(f"wrt must be 'activations' or 'weights', got {wrt!r}")
+    layers = [m for m in critic.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    if not layers:
+        raise ValueError("the critic has no Linear or Conv2d layers to measure")
+    if wrt == "weights":
+        loss = critic(x_fake).mean() - critic(x_real).mean()
+        return [g.norm().item() for g in torch.autograd.grad(loss, [m.weight for m in layers])]
+    outputs: list[list[torch.Tensor]] = [[] for _ in layers]
+    hooks = [m.register_forward_hook(lambda mod, inp, out, i=i: outputs[i].append(out)) for i, m in enumerate(layers)]
+    try:
+        loss = critic(x_fake).mean() - critic(x_real).mean()
+    finally:
+        for h in hooks:
+            h.remove()
+    grads = torch.autograd.grad(loss, [o for pair in outputs for o in pair])
+    # Each layer ran twice (fakes, then reals): combine both passes' gradients.
+    return [math.sqrt(grads[2 * i].norm().item() ** 2 + grads[2 * i + 1].norm().item() ** 2) for i in range(len(layers))]
 
 
 @dataclass

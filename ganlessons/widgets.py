@@ -18,7 +18,7 @@ from . import viz
 from .utils import check_in
 
 __all__ = ["latent_grid", "latent_figure", "latent_sweep", "latent_explorer", "interactive", "interpolate", "conditional_explorer",
-           "optimal_discriminator_explorer", "frame_explorer"]
+           "optimal_discriminator_explorer", "frame_explorer", "transposed_conv_explorer"]
 
 
 def _check_dims(dims: Sequence[int], latent_dim: int) -> list[int]:
@@ -193,3 +193,18 @@ def frame_explorer(frames, x_real: torch.Tensor):
     slider = W.SelectionSlider(options=[(str(f.step), i) for i, f in enumerate(frames)], value=len(frames) - 1,
                                description="step", continuous_update=False)
     return interactive(lambda i: toy.plot_frame(frames[i], x_real), i=slider)
+
+
+def transposed_conv_explorer(n: int = 3, k: int = 3, s: int = 2, p: int = 1, op: int = 0):
+    """Sliders for n, k, s, p, op: the zero-inserted input, the output size and its overlap pattern."""
+    import ipywidgets as W
+
+    from . import convt
+
+    def slider(value, lo, hi, label):
+        return W.IntSlider(value=value, min=lo, max=hi, description=label, continuous_update=False,
+                           layout=W.Layout(width="230px"))
+
+    sliders = {"n": slider(n, 1, 8, "n (input)"), "k": slider(k, 1, 7, "k (kernel)"), "s": slider(s, 1, 4, "s (stride)"),
+               "p": slider(p, 0, 3, "p (padding)"), "op": slider(op, 0, 3, "op (out pad)")}
+    return interactive(convt.plot_transposed_conv, **sliders)

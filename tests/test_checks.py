@@ -108,3 +108,109 @@ def test_mismatch_prediction_checker(mnist5k):
 
     result = checks.mismatch_prediction("higher", D=LabelCheckingD(mnist5k), data=mnist5k, n=64)
     assert result and "0.007 with the right labels, 5.007 with wrong ones" in result.message
+
+
+def test_transposed_conv_size_checker():
+    assert checks.transposed_conv_size(lambda n, k, s, p, op: (n - 1) * s - 2 * p + k + op)
+    cases = {
+        "ordinary convolution": lambda n, k, s, p, op: (n + 2 * p - k) // s + 1,
+        "removes": lambda n, k, s, p, op: (n - 1) * s + 2 * p + k + op,
+        "output padding": lambda n, k, s, p, op: (n - 1) * s - 2 * p + k,
+        "n − 1": lambda n, k, s, p, op: n * s - 2 * p + k + op,
+        "not written yet": lambda *a: (_ for _ in ()).throw(NotImplementedError()),
+    }
+    for hint, wrong in cases.items():
+        result = checks.transposed_conv_size(wrong)
+        assert not result and hint in result.message, (hint, result)
+
+
+def test_generator_block_checker():
+    nn = torch.nn
+    assert checks.generator_block(lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 4, 2, 1, bias=False),
+                                                             nn.BatchNorm2d(o), nn.ReLU()))
+    with_bias = checks.generator_block(lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 4, 2, 1),
+                                                                  nn.BatchNorm2d(o), nn.ReLU()))
+    assert with_bias and "bias" in with_bias.message
+    cases = {
+        "side doubled": lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 3, 2, 1), nn.BatchNorm2d(o), nn.ReLU()),
+        "BatchNorm2d": lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 4, 2, 1), nn.ReLU()),
+        "LeakyReLU is for": lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 4, 2, 1), nn.BatchNorm2d(o),
+                                                       nn.LeakyReLU(0.2)),
+        "not Upsample": lambda i, o: nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(i, o, 3, 1, 1),
+                                                   nn.BatchNorm2d(o), nn.ReLU()),
+        "order": lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 4, 2, 1), nn.ReLU(), nn.BatchNorm2d(o)),
+        "fails on": lambda i, o: nn.Sequential(nn.ConvTranspose2d(i + 1, o, 4, 2, 1)),
+        "nn.Module": lambda i, o: "a block",
+    }
+    for hint, wrong in cases.items():
+        result = checks.generator_block(wrong)
+        assert not result and hint in result.message, (hint, result)
+
+
+def test_critic_loss_checker():
+    assert checks.critic_loss(lambda r, f: f.mean() - r.mean())
+    cases = {
+        "sign is flipped": lambda r, f: r.mean() - f.mean(),
+        "BCE loss": lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean(),
+        "summed": lambda r, f: f.sum() - r.sum(),
+        "only the fake term": lambda r, f: f.mean(),
+    }
+    for hint, wrong in cases.items():
+        result = checks.critic_loss(wrong)
+        assert not result and hint in result.message, (hint, result)
+
+
+def test_clip_weights_checker():
+    def right(m, c):
+        with torch.no_grad():
+            for p in m.parameters():
+                p.clamp_(-c, c)
+
+    def weights_only(m, c):
+        for p in m.parameters():
+            if p.dim() > 1:
+                p.data.clamp_(-c, c)
+
+    def autograd_inplace(m, c):
+        for p in m.parameters():
+            p.clamp_(-c, c)
+
+    def rebind(m, c):
+        for p in m.parameters():
+            p = p.clamp(-c, c)  # noqa: F841
+
+    def rescale(m, c):
+        for p in m.parameters():
+            p.data.mul_(c / p.data.abs().max())
+
+    assert checks.clip_weights(right)
+    for hint, wrong in {"biases are not": weights_only, "torch.no_grad()": autograd_inplace,
+                        "did not change": rebind, "don't rescale": rescale}.items():
+        result = checks.clip_weights(wrong)
+        assert not result and hint in result.message, (hint, result)
+
+
+def test_gradient_penalty_checker():
+    import ganlessons as gl
+
+    assert checks.gradient_penalty(gl.losses.gradient_penalty)
+
+    def penalty(norm_of, create_graph=True, scale=1.0, reduce=torch.mean):
+        def fn(critic, x_real, x_fake):
+            eps = torch.rand(x_real.shape[0], 1, 1, 1)
+            x_hat = (eps * x_real + (1 - eps) * x_fake).requires_grad_(True)
+            (g,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=create_graph)
+            return scale * reduce((norm_of(g) - 1) ** 2)
+        return fn
+
+    flat = lambda g: g.flatten(1).norm(dim=1)  # noqa: E731
+    cases = {
+        "over dim=1": penalty(lambda g: g.norm(2, dim=1)),
+        "create_graph=True": penalty(flat, create_graph=False),
+        "multiplied by λ": penalty(flat, scale=10.0),
+        "summed over the batch": penalty(flat, reduce=torch.sum),
+        "one norm over the whole batch": penalty(lambda g: g.flatten().norm()),
+    }
+    for hint, wrong in cases.items():
+        result = checks.gradient_penalty(wrong)
+        assert not result and hint in result.message, (hint, result)

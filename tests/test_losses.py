@@ -121,3 +121,11 @@ def test_mismatch_penalty_known_value():
         L.MismatchPenalty()(L.CriticBatch(None, x, x, None, None, 0))
     with pytest.raises(ValueError, match="weight"):
         L.MismatchPenalty(-1.0)
+
+
+def test_interpolate_gradient_norms_are_per_flattened_sample():
+    # D(x) = ½‖x‖²: ∇D = x; with x_real = x_fake the interpolate is x, so the norms are ‖x_i‖.
+    x = torch.randn(5, 3, 4, 4)
+    norms = L.interpolate_gradient_norms(lambda v: 0.5 * (v ** 2).flatten(1).sum(1), x, x.clone())
+    torch.testing.assert_close(norms, x.flatten(1).norm(dim=1))
+    assert not norms.requires_grad

@@ -27,7 +27,8 @@ def test_papermill_with_other_parameters_writes_out_json(nb, tmp_path):
     params = {"seed": 3, "dataset": "mnist-5k", "n_steps": 40, "batch_size": 32, "progress": False,
               "out_json": str(out_json)}
     declared = pm.inspect_notebook(str(nb))
-    for name, small in (("n_eval", 500), ("ring_steps", 200), ("n_per_class", 20)):
+    for name, small in (("n_eval", 500), ("ring_steps", 200), ("n_per_class", 20), ("n_compare", 20),
+                        ("clip_steps", 10), ("toy_steps", 10)):
         if name in declared:  # the lesson's own budgets, cut down like n_steps
             params[name] = small
     pm.execute_notebook(str(nb), str(tmp_path / nb.name), parameters=params, cwd=str(nb.parent),

@@ -58,3 +58,43 @@ def test_frame_recorder_keeps_start_and_every_n_steps():
         toy.plot_frames([], ring.images(10))
     with pytest.raises(ValueError, match="width"):
         toy.toy_gan(width=0)
+
+
+def test_wasserstein_and_kl_known_values():
+    p = theory.gaussian_pdf(X, 0.0, 1.0)
+    # W₁ between N(0, 1) and N(θ, 1) is |θ| (a pure shift); JSD saturates, W₁ does not.
+    for shift in (0.5, 2.0, 6.0):
+        assert theory.wasserstein_1d(p, theory.gaussian_pdf(X, shift, 1.0), DX) == pytest.approx(shift, abs=1e-3)
+    c = theory.divergences_as_supports_separate([0.0, 0.25, 1.0, 3.0], width=0.5)
+    np.testing.assert_allclose(c["w1"], [0.0, 0.25, 1.0, 3.0], atol=1e-3)
+    np.testing.assert_allclose(c["jsd"][2:], [math.log(2)] * 2, atol=1e-6)
+    assert c["jsd"][1] == pytest.approx(0.5 * math.log(2), abs=1e-3)  # half the mass overlaps
+    # KL(N(0,1) ‖ N(μ,1)) = μ²/2; KL is infinite where p has mass and q has none.
+    assert theory.kl_divergence(p, theory.gaussian_pdf(X, 1.5, 1.0), DX) == pytest.approx(1.125, abs=1e-6)
+    bar = (X.abs() < 1).double()
+    assert theory.kl_divergence(p, bar / (bar.sum() * DX), DX) == math.inf
+
+
+def test_reverse_kl_prefers_one_mode_forward_kl_punishes_it():
+    fig = theory.plot_kl_asymmetry(4.0)
+    wide, narrow = (ax.get_title() for ax in fig.axes)
+    value = lambda title, which: float(title.split(which + " = ")[1].split()[0])  # noqa: E731
+    assert value(narrow, "KL(p_g‖p_data)") < value(wide, "KL(p_g‖p_data)")
+    assert value(narrow, "KL(p_data‖p_g)") > value(wide, "KL(p_data‖p_g)")
+
+
+def test_layer_gradient_norms_of_a_known_critic():
+    critic = torch.nn.Sequential(torch.nn.Linear(2, 3, bias=False), torch.nn.Linear(3, 1, bias=False))
+    with torch.no_grad():
+        critic[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+        critic[1].weight.copy_(torch.tensor([[1.0, 2.0, 3.0]]))
+    x_real, x_fake = torch.tensor([[1.0, 1.0]]), torch.tensor([[0.0, 0.0]])
+    # L = f(x_fake) − f(x_real); ∂L/∂W₂ = h(x_fake) − h(x_real) = −(1, 1, 2); ∂L/∂W₁ = −W₂ᵀ x_realᵀ.
+    norms = toy.layer_gradient_norms(critic, x_real, x_fake, wrt="weights")
+    assert norms[1] == pytest.approx(math.sqrt(6)) and norms[0] == pytest.approx(math.sqrt(2 * 14))
+    # ∂L/∂output = +1 (fake pass) and −1 (real pass); ∂L/∂h₁ = ±W₂ᵀ in each pass: √(14 + 14).
+    acts = toy.layer_gradient_norms(critic, x_real, x_fake)
+    assert acts[1] == pytest.approx(math.sqrt(2)) and acts[0] == pytest.approx(math.sqrt(28))
+    with pytest.raises(ValueError, match="wrt"):
+        toy.layer_gradient_norms(critic, x_real, x_fake, wrt="inputs")
+    assert len(toy.layer_gradient_norms(toy.deep_critic(12, 8), torch.randn(4, 2), torch.randn(4, 2))) == 13

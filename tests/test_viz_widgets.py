@@ -152,3 +152,12 @@ def test_latent_sweep_draws_one_panel_per_value(tiny_G):
     z = torch.randn(4, tiny_G.latent_dim)
     fig = widgets.latent_sweep(tiny_G, z, dim=1, values=(-1.0, 2.0))
     assert [ax.get_title() for ax in fig.axes] == ["z[1] = -1.0", "z[1] = +2.0"]
+
+
+def test_transposed_conv_explorer_redraws_and_reports_bad_settings():
+    box = widgets.transposed_conv_explorer(n=3, k=3, s=2, p=1)
+    assert box.state["error"] is None
+    box.sliders["op"].value = 2  # op must be smaller than s = 2: shown under the sliders, not raised
+    assert isinstance(box.state["error"], ValueError) and "op" in str(box.state["error"])
+    box.sliders["op"].value = 1
+    assert box.state["error"] is None

@@ -1,7 +1,7 @@
 """Build the lesson notebooks from their cell lists in ``tools/lessons/NN_name.py``.
 
-Each lesson file defines ``CELLS``, a list made with the three helpers below (``md``, ``code``,
-``params``; they are put in the file's namespace). Notebooks are written without outputs and
+Each lesson file defines ``CELLS``, a list made with the three cell makers of ``tools/nbcells.py``
+(``md``, ``code``, ``params``). Notebooks are written without outputs and
 with exactly one ``parameters`` cell (papermill). A test rebuilds every notebook in memory and
 compares it with the committed one, so edit the lesson file, then run:
 
@@ -15,32 +15,15 @@ from pathlib import Path
 
 import nbformat as nbf
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/: nbcells
+
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ROOT / "tools" / "lessons"
 
 
-def md(src: str):
-    return nbf.v4.new_markdown_cell(src)
-
-
-def code(src: str, hidden: bool = False):
-    """A code cell; ``hidden`` collapses its source in JupyterLab (a worked solution)."""
-    cell = nbf.v4.new_code_cell(src)
-    if hidden:
-        cell.metadata["jupyter"] = {"source_hidden": True}
-        cell.metadata["tags"] = ["solution"]
-    return cell
-
-
-def params(src: str):
-    cell = nbf.v4.new_code_cell(src)
-    cell.metadata["tags"] = ["parameters"]
-    return cell
-
-
 def build(name: str) -> nbf.NotebookNode:
     """The notebook for lesson ``name`` (e.g. ``"01_gan"``), cell ids stable across builds."""
-    cells = runpy.run_path(str(LESSONS / f"{name}.py"), init_globals={"md": md, "code": code, "params": params})
+    cells = runpy.run_path(str(LESSONS / f"{name}.py"))
     nb = nbf.v4.new_notebook()
     nb.cells = cells["CELLS"]
     for i, cell in enumerate(nb.cells):

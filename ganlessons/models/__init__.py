@@ -1,8 +1,8 @@
 """Model families, one file each: MLP (GAN 2014, cGAN), DCGAN, and the domain classifier."""
 
-from .dcgan import DCGANDiscriminator28, DCGANGenerator28
+from .dcgan import DCGANDiscriminator28, DCGANGenerator28, DCGANGenerator64
 from .lenet import LeNet
 from .mlp import ConditionalMLPDiscriminator, ConditionalMLPGenerator, MLPDiscriminator, MLPGenerator
 
 __all__ = ["MLPGenerator", "MLPDiscriminator", "ConditionalMLPGenerator", "ConditionalMLPDiscriminator",
-           "DCGANGenerator28", "DCGANDiscriminator28", "LeNet"]
+           "DCGANGenerator28", "DCGANDiscriminator28", "DCGANGenerator64", "LeNet"]

@@ -48,7 +48,7 @@ class DCGANGenerator28(nn.Module):
 class DCGANDiscriminator28(nn.Module):
     """d = D(x): strided convolutions 28 → 14 → 7 → 4 → 1, LeakyReLU(0.2); one logit per image."""
 
-    def __init__(self, nf: int = 32, channels: int = 1, batchnorm: bool = True):
+    def __init__(self, nf: int = 32, channels: int = 1, batchnorm: bool = True, spectral_norm: bool = False):
         super().__init__()
         check_positive("nf", nf, integer=True)
         self.nf, self.channels = int(nf), int(channels)
@@ -60,8 +60,37 @@ class DCGANDiscriminator28(nn.Module):
             nn.Conv2d(nf * 2, nf * 4, 3, 2, 1, bias=False), norm(nf * 4), nn.LeakyReLU(0.2, True),  # 7 → 4
             nn.Conv2d(nf * 4, 1, 4, 1, 0, bias=False),                                        # 4 → 1
         )
+        if spectral_norm:  # Miyato et al. 2018: W / σ(W) per layer, σ by one power iteration a step
+            for i, m in enumerate(self.net):
+                if isinstance(m, nn.Conv2d):
+                    self.net[i] = nn.utils.parametrizations.spectral_norm(m)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or tuple(x.shape[1:]) != (self.channels, 28, 28):
             raise ValueError(f"x must have shape (batch, {self.channels}, 28, 28), got {tuple(x.shape)}")
         return self.net(x).flatten()
+
+
+class DCGANGenerator64(nn.Module):
+    """The paper's 64×64 LSUN generator (Radford et al. 2015, Fig. 1): z → 4×4×8nf → … → 64×64×3.
+
+    Four transposed convolutions k4 s2 p1 double the side each time (4 → 8 → 16 → 32 → 64);
+    with nf = 128 the channels are 1024, 512, 256, 128, 3 as in the figure.
+    """
+
+    def __init__(self, latent_dim: int = 100, nf: int = 128, channels: int = 3):
+        super().__init__()
+        check_positive("latent_dim", latent_dim, integer=True)
+        check_positive("nf", nf, integer=True)
+        self.latent_dim = int(latent_dim)
+        widths = [nf * 8, nf * 4, nf * 2, nf]
+        layers = [nn.ConvTranspose2d(latent_dim, widths[0], 4, 1, 0, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+        for c_in, c_out in zip(widths, widths[1:]):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape (batch, {self.latent_dim}), got {tuple(z.shape)}")
+        return self.net(z[:, :, None, None])

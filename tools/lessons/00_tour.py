@@ -1,5 +1,7 @@
 """Cells of notebooks/00_tour.ipynb (build with: python tools/make_notebook.py 00_tour)."""
 
+from nbcells import code, md, params
+
 CELLS = [
 md("""# 00 · A tour of the course toolkit
 *Train a DCGAN on handwritten digits in about a minute, look at what it learned, and measure it.*

@@ -1,5 +1,7 @@
 """Cells of notebooks/01_gan.ipynb (build with: python tools/make_notebook.py 01_gan)."""
 
+from nbcells import code, md, params
+
 CELLS = [
 md("""# 01 · The adversarial game
 *Goodfellow et al. (2014): two networks, one value function, and what goes wrong — first on 8 dots, then on digits.*

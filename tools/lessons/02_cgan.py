@@ -1,5 +1,7 @@
 """Cells of notebooks/02_cgan.ipynb (build with: python tools/make_notebook.py 02_cgan)."""
 
+from nbcells import code, md, params
+
 CELLS = [
 md("""# 02 · Conditioning: the conditional GAN
 *Mirza & Osindero (2014): tell both players which digit it is — then ask G for a 7 and get a 7.*

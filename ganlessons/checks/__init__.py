@@ -1,0 +1,19 @@
+"""Exercise checkers: call a learner's function on fresh inputs and say whether it is right.
+
+A checker never raises on a wrong answer (a notebook with an unfinished exercise still runs
+top to bottom); it returns a :class:`Check` that prints as ✅ or ❌ with the reason, and is
+truthy only when the answer is right. The diagnoses name the usual slips: a flipped sign,
+swapped labels, a sum instead of a mean, logits treated as probabilities, a missing detach.
+"""
+
+from __future__ import annotations
+
+from ._common import Check
+from .cgan import conditional_input, mismatch_prediction
+from .dcgan import generator_block, transposed_conv_size
+from .gan import d_loss, d_step_detach, g_loss, optimal_discriminator
+from .wgan import clip_weights, critic_loss, gradient_penalty
+
+__all__ = ["Check", "d_loss", "g_loss", "optimal_discriminator", "d_step_detach", "conditional_input",
+           "mismatch_prediction", "transposed_conv_size", "generator_block", "critic_loss", "clip_weights",
+           "gradient_penalty"]

@@ -1,0 +1,91 @@
+"""What every checker shares: the :class:`Check` verdict and safe calls into a learner's code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+@dataclass
+class Check:
+    """The verdict on one exercise: ``ok`` and a message for the learner."""
+
+    ok: bool
+    message: str
+    exercise: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __repr__(self) -> str:
+        mark = "✅" if self.ok else "❌"
+        head = f"{self.exercise}: " if self.exercise else ""
+        return f"{mark} {head}{self.message}"
+
+    def _repr_markdown_(self) -> str:
+        return repr(self)
+
+
+def _close(a, b, rtol=1e-4, atol=1e-5) -> bool:
+    try:
+        return bool(torch.allclose(torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64),
+                                   rtol=rtol, atol=atol))
+    except (RuntimeError, TypeError, ValueError):
+        return False
+
+
+def _call(fn: Callable, *args):
+    """Run the learner's function; on an exception return it so the checker can explain."""
+    try:
+        return fn(*args), None
+    except Exception as err:  # the learner's code: report, don't crash the notebook
+        return None, err
+
+
+def _raised(err: Exception) -> str:
+    if isinstance(err, NotImplementedError):
+        return "not written yet: replace `raise NotImplementedError` with your code"
+    return f"your function raised {type(err).__name__}: {err}"
+
+
+def _scalar(exercise: str, out) -> Check | None:
+    if not isinstance(out, torch.Tensor):
+        return Check(False, f"return a torch tensor (so autograd can differentiate it), got {type(out).__name__}",
+                     exercise)
+    if out.dim() != 0:
+        return Check(False, f"return one number, the mean over the batch: got a tensor of shape {tuple(out.shape)} "
+                            "(add .mean())", exercise)
+    if not torch.isfinite(out):
+        return Check(False, f"got {out.item()} — are you taking log of a logit? D returns logits here: use "
+                            "F.binary_cross_entropy_with_logits or F.softplus, not log(d)", exercise)
+    return None
+
+
+def _inputs(seed: int, n: int = 32):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(n, generator=g) * 2 + 1).requires_grad_(), (torch.randn(n, generator=g) * 2 - 1).requires_grad_()
+
+
+def _check_loss(name: str, fn: Callable, args_for: Callable, reference: Callable, diagnoses: Callable,
+                formula: str, praise: str) -> Check:
+    """Call ``fn`` on two fresh input sets; compare with ``reference``; name the slip if it matches one.
+
+    ``diagnoses(*args, ref)`` lists (wrong value, explanation) pairs for the usual mistakes.
+    """
+    for seed in (0, 1):
+        args = args_for(*_inputs(seed))
+        out, err = _call(fn, *args)
+        if err is not None:
+            return Check(False, _raised(err), name)
+        bad = _scalar(name, out)
+        if bad is not None:
+            return bad
+        ref = reference(*args)
+        if _close(out, ref):
+            continue
+        for value, why in diagnoses(*args, ref):
+            if _close(out, value):
+                return Check(False, why, name)
+        return Check(False, f"got {out.item():.4f}, expected {ref.item():.4f} for the same inputs; {formula}", name)
+    return Check(True, praise, name)
