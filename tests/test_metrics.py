@@ -112,3 +112,27 @@ def test_training_a_classifier_from_scratch_learns(mnist5k):
     train, held_out = mnist5k.split(2000)
     net = M.train_domain_classifier(train, epochs=4)
     assert M.classifier_accuracy(net, held_out) > 0.85
+
+
+def test_fid_report_real_sampler_near_the_floor_noise_far(mnist5k):
+    class Sampler:  # stands in for a trainer: real digits of the asked-for class, or noise
+        latent_dim, n_classes = 4, 10
+
+        def __init__(self, conditional, noise=False):
+            self.conditional, self.noise = conditional, noise
+            self.asked = []
+            self.bank = LookupGenerator(mnist5k)
+
+        def sample(self, z, y=None):
+            self.asked.append(None if y is None else y.clone())
+            if self.noise:
+                return torch.rand(z.shape[0], 1, 28, 28) * 2 - 1
+            return self.bank(z, y if y is not None else torch.arange(z.shape[0]) % 10)
+
+    good = Sampler(conditional=True)
+    report = M.fid_report(good, mnist5k, n_eval=600)
+    assert report["n"] == 600 and set(report) == {"domain_fid", "domain_fid_real_vs_real", "n"}
+    assert torch.bincount(torch.cat(good.asked)).tolist() == [60] * 10  # every class equally often
+    bad = M.fid_report(Sampler(conditional=False, noise=True), mnist5k, n_eval=600)
+    assert report["domain_fid"] < 0.2 * bad["domain_fid"]
+    assert M.fid_report(good, mnist5k.split(300)[0], n_eval=600)["n"] == 150  # at most half the data

@@ -98,12 +98,12 @@ code("""n = min(n_eval, len(data) // 2)
 real_a, real_b = data.images(n), data.images(2 * n)[n:]
 with torch.no_grad():
     x_fake = torch.cat([trainer.sample(torch.randn(500, latent_dim)) for _ in range((n + 499) // 500)])[:n]
-fid_real = gl.metrics.domain_fid(real_a, real_b)
-fid_fake = gl.metrics.domain_fid(x_fake, real_b)
-fid_noise = gl.metrics.domain_fid(torch.rand_like(real_a) * 2 - 1, real_b)
+fid_real = gl.metrics.domain_fid(real_a, real_b, domain=data.name)
+fid_fake = gl.metrics.domain_fid(x_fake, real_b, domain=data.name)
+fid_noise = gl.metrics.domain_fid(torch.rand_like(real_a) * 2 - 1, real_b, domain=data.name)
 print(f"domain_fid  real vs real: {fid_real:8.1f}   G vs real: {fid_fake:8.1f}   noise vs real: {fid_noise:8.1f}")
 assert fid_real < fid_fake < fid_noise
-hist = gl.metrics.class_histogram(x_fake)
+hist = gl.metrics.class_histogram(x_fake, domain=data.name)
 plt.figure(figsize=(5, 2.4)); plt.bar(range(10), hist.numpy()); plt.axhline(0.1, color="gray", ls="--")
 plt.xticks(range(10)); plt.title("which digits does G draw? (a flat 0.1 is ideal)"); plt.tight_layout()"""),
 md("""## 5 · Explore the latent space

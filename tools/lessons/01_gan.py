@@ -169,7 +169,7 @@ assert G(torch.randn(4, latent_dim)).shape == (4, 1, 28, 28) and D(data.images(4
 x_eval_real = data.images(min(n_eval, len(data)))
 z_eval = torch.randn(1000, latent_dim, generator=torch.Generator().manual_seed(seed + 2))
 def track_fid(trainer):  # quality over training, on 1,000 fixed z: cheap enough to run six times
-    return {"domain_fid": gl.metrics.domain_fid(trainer.sample(z_eval), x_eval_real[:1000])}
+    return {"domain_fid": gl.metrics.domain_fid(trainer.sample(z_eval), x_eval_real[:1000], domain=data.name)}
 
 eval_every = max(1, n_steps // 6)
 d_loss = gl.losses.d_loss_bce if real_label == 1.0 else gl.losses.one_sided_label_smoothing(real_label)
@@ -190,11 +190,8 @@ b.plot(steps_fid, fids, "o-"); b.set_xlabel("generator step"); b.set_title("doma
 plt.tight_layout(); plt.show()
 gl.viz.plot_timeline(trainer.snapshots, n_columns=6, n_images=16); plt.show()
 gl.viz.show_grid(trainer.sample()[:64], title=f"G(z) after {trainer.step} steps"); plt.show()"""),
-code("""n = min(n_eval, len(data) // 2)
-real_a, real_b = data.images(n), data.images(2 * n)[n:]
-x_fake = torch.cat([trainer.sample(torch.randn(min(500, n - i), latent_dim)) for i in range(0, n, 500)])
-fid_fake = gl.metrics.domain_fid(x_fake, real_b)
-fid_real = gl.metrics.domain_fid(real_a, real_b)
+code("""fid = gl.metrics.fid_report(trainer, data, n_eval)          # G vs real, and the real-vs-real floor
+fid_fake, fid_real, n = fid["domain_fid"], fid["domain_fid_real_vs_real"], fid["n"]
 print(f"domain_fid  G vs real: {fid_fake:.1f}   real vs real (the floor at n = {n}): {fid_real:.1f}")
 assert math.isfinite(fid_fake) and fid_real < fid_fake"""),
 md("""## 5 · Walking through z
@@ -230,7 +227,7 @@ other_d_loss = gl.losses.d_loss_bce if other_label == 1.0 else gl.losses.one_sid
 twin = gl.train.fit(gl.models.MLPGenerator(latent_dim=latent_dim), gl.models.MLPDiscriminator(), data,
                     n_steps=n_compare, batch_size=batch_size, lr=lr, n_critic=n_critic, d_loss=other_d_loss,
                     g_loss=gl.losses.g_loss_nonsaturating, seed=seed, device=device, progress=progress)
-fid_twin = gl.metrics.domain_fid(twin.sample(z_eval), x_eval_real[:1000])
+fid_twin = gl.metrics.domain_fid(twin.sample(z_eval), x_eval_real[:1000], domain=data.name)
 fid_main_then = dict(trainer.evals["domain_fid"])[n_compare]
 runs = {real_label: (trainer.history, fid_main_then), other_label: (twin.history, fid_twin)}
 

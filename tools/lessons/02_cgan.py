@@ -95,7 +95,7 @@ term is a *regulariser* of D's loss, like the gradient penalty of lesson 05; the
 `mismatch`. We also measure `class_accuracy` six times along the way."""),
 code("""x_eval_real = data.images(min(n_eval, len(data)))
 def track(trainer):
-    return {"class_accuracy": gl.metrics.class_accuracy(trainer.G, n_per_class=30, seed=seed)}
+    return {"class_accuracy": gl.metrics.class_accuracy(trainer.G, n_per_class=30, domain=data.name, seed=seed)}
 
 regularizers = [gl.losses.MismatchPenalty(mismatch_weight)] if mismatch_weight > 0 else []
 trainer = gl.train.fit(G, D, data, n_steps=n_steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
@@ -129,21 +129,17 @@ A LeNet trained on real MNIST (it ships with the package; 0.989 held-out accurac
 G(z | y) for 100 z per class. `class_accuracy` is the fraction classified as the asked-for y; the
 matrix shows where G goes wrong (row: asked for, column: what the classifier saw). The classifier
 must be *trained*: an untrained network's "features" would make any number meaningless."""),
-code("""confusion = gl.metrics.class_confusion(trainer.G, n_per_class=n_per_class, seed=seed)
+code("""confusion = gl.metrics.class_confusion(trainer.G, n_per_class=n_per_class, domain=data.name, seed=seed)
 class_accuracy = confusion.diagonal().mean().item()
 fig, ax = plt.subplots(figsize=(4.2, 3.8))
 im = ax.imshow(confusion, cmap="Blues", vmin=0, vmax=1); fig.colorbar(im, ax=ax, fraction=0.046)
 ax.set_xlabel("classifier says"); ax.set_ylabel("G was asked for"); ax.set_xticks(range(10)); ax.set_yticks(range(10))
 ax.set_title(f"class_accuracy = {class_accuracy:.3f}"); plt.tight_layout(); plt.show()
 
-n = min(n_eval, len(data) // 2)
-real_b = data.images(2 * n)[n:]
-y_fake = torch.arange(n) % data.n_classes
-x_fake = torch.cat([trainer.sample(torch.randn(min(500, n - i), latent_dim), y_fake[i:i + 500]) for i in range(0, n, 500)])
-fid_fake = gl.metrics.domain_fid(x_fake, real_b)
-fid_real = gl.metrics.domain_fid(data.images(n), real_b)
+fid = gl.metrics.fid_report(trainer, data, n_eval)          # G vs real, and the real-vs-real floor
+fid_fake, fid_real, n = fid["domain_fid"], fid["domain_fid_real_vs_real"], fid["n"]
 print(f"class_accuracy {class_accuracy:.3f}   domain_fid {fid_fake:.1f} (real vs real {fid_real:.1f})")
-assert 0.0 <= class_accuracy <= 1.0 and abs(class_accuracy - gl.metrics.class_accuracy(trainer.G, n_per_class, seed=seed)) < 1e-6"""),
+assert 0.0 <= class_accuracy <= 1.0 and abs(class_accuracy - gl.metrics.class_accuracy(trainer.G, n_per_class, domain=data.name, seed=seed)) < 1e-6"""),
 md("""## 6 · Ask for a digit
 
 Choose a class and move the z sliders: the eight samples share the class and change their

@@ -120,7 +120,7 @@ md("""Back-propagation multiplies the gradient by every layer's weights on its w
 With weights clamped to ±c in a 256-wide layer that factor is roughly c·√256 = 16c: below 1 for
 c = 0.01 and 0.001, so the gradient **vanishes** geometrically toward the input (on this machine,
 from 6·10⁻² at the last layer to about 10⁻¹³ and 0 at the first); above 1 for c = 0.1, so it
-**explodes** (to about 10⁸). Either way the early layers learn nothing useful. Meanwhile almost
+**explodes** (to about 10⁶ at the first layer). Either way the early layers learn nothing useful. Meanwhile almost
 every weight sits at ±c: clipping has turned the critic into a network of sign bits. Lesson 05
 replaces clipping by a penalty on the gradient itself.
 
@@ -153,7 +153,7 @@ critic = gl.models.DCGANDiscriminator28(nf=nf)      # BatchNorm is allowed with 
 x_eval_real = data.images(min(n_eval, len(data)))
 z_eval = torch.randn(1000, latent_dim, generator=torch.Generator().manual_seed(seed + 2))
 def track_fid(trainer):
-    return {"domain_fid": gl.metrics.domain_fid(trainer.sample(z_eval), x_eval_real[:1000])}
+    return {"domain_fid": gl.metrics.domain_fid(trainer.sample(z_eval), x_eval_real[:1000], domain=data.name)}
 
 trainer = gl.train.fit(G, critic, data, n_steps=n_steps, batch_size=batch_size, loss="wgan", n_critic=n_critic,
                        constraint=gl.losses.WeightClip(clip_value), seed=seed, device=device, progress=progress,
@@ -177,11 +177,8 @@ b.plot(steps_fid, fids, "o-", color="tab:red"); b.set_xlabel("generator step"); 
 plt.tight_layout(); plt.show()
 gl.viz.plot_timeline(trainer.snapshots, n_columns=6, n_images=16); plt.show()
 gl.viz.show_grid(trainer.sample()[:64], title=f"WGAN after {trainer.step} generator steps"); plt.show()"""),
-code("""n = min(n_eval, len(data) // 2)
-real_b = data.images(2 * n)[n:]
-x_fake = torch.cat([trainer.sample(torch.randn(min(500, n - i), latent_dim)) for i in range(0, n, 500)])
-fid_fake = gl.metrics.domain_fid(x_fake, real_b)
-fid_real = gl.metrics.domain_fid(data.images(n), real_b)
+code("""fid = gl.metrics.fid_report(trainer, data, n_eval)          # G vs real, and the real-vs-real floor
+fid_fake, fid_real, n = fid["domain_fid"], fid["domain_fid_real_vs_real"], fid["n"]
 smoothed = gl.viz.smooth(w_estimate, 25)
 i_peak = int(smoothed.argmax())
 w_peak, w_last = float(smoothed[i_peak]), float(smoothed[-1])
