@@ -186,6 +186,8 @@ class Trainer:
         z = self.fixed_z if z is None else z.to(self.device)
         if y is None and z is self.fixed_z:
             y = self.fixed_y
+        elif y is not None:
+            y = y.to(self.device)  # labels made on the CPU, as a learner writes them, for a G on the GPU
         was_training = self.G.training
         self.G.eval()
         try:

@@ -64,3 +64,18 @@ def test_shipped_classifier_assets_are_package_data():
     assert "assets/*.pt" in meta["tool"]["setuptools"]["package-data"]["ganlessons"]
     for domain in ("mnist", "fashion-mnist"):
         assert (ROOT / "ganlessons" / "assets" / f"lenet_{domain}.pt").is_file()
+
+
+def test_every_subpackage_goes_into_the_wheel():
+    """A non-editable install (``pip install .``) ships only the packages pyproject names."""
+    from fnmatch import fnmatch
+
+    setuptools_cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    subpackages = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "ganlessons").rglob("__init__.py")}
+    assert {"ganlessons", "ganlessons.models", "ganlessons.checks"} <= subpackages
+    if "packages" in setuptools_cfg and isinstance(setuptools_cfg["packages"], list):
+        missing = subpackages - set(setuptools_cfg["packages"])
+    else:
+        include = setuptools_cfg["packages"]["find"]["include"]
+        missing = {p for p in subpackages if not any(fnmatch(p, pat) for pat in include)}
+    assert not missing, f"pyproject.toml leaves these out of the wheel: {sorted(missing)}"

@@ -5,7 +5,6 @@ import textwrap
 
 import pytest
 import torch
-import torch.nn as nn
 
 import ganlessons as gl
 from ganlessons.train import Trainer, TrainingDiverged

@@ -37,7 +37,8 @@ n_critic: int = 1               # k, discriminator steps per generator step (Alg
 real_label: float = 1.0         # target for real images in D's loss; 0.9 is one-sided label smoothing
 ring_steps: int = 3000          # generator updates of each 2-D toy run
 ring_batch_size: int = 256      # points per step in the toy runs
-collapse_lr_ratio: float = 10.0 # the collapsing toy run gives G this many times D's learning rate
+ring_lr: float = 5e-4           # Adam learning rate of both players in the stable toy run
+collapse_lr_ratio: float = 10.0 # the collapsing toy run: D at 2e-4, G at this many times D's learning rate
 n_eval: int = 2000              # images per side for domain_fid"""),
 md("""## 1 · The game
 
@@ -105,10 +106,11 @@ real, **orange** points are G(z) for 1,000 fixed z, and the background is D(x) �
 "real", blue where it says "fake". G's points flow uphill on D's surface; D redraws the surface."""),
 code("""ring = gl.data.load("ring-8", device=device)
 print(ring)
+gl.seed_everything(seed)                    # initial weights come from the seed, like the training noise
 G_ring, D_ring = gl.toy.toy_gan(latent_dim=2)
 print(G_ring)
 frames = gl.toy.FrameRecorder(every=max(1, ring_steps // 10), seed=seed)
-stable = gl.train.fit(G_ring, D_ring, ring, n_steps=ring_steps, batch_size=ring_batch_size, lr=2e-4,
+stable = gl.train.fit(G_ring, D_ring, ring, n_steps=ring_steps, batch_size=ring_batch_size, lr=ring_lr,
                       seed=seed, device=device, progress=progress, callbacks=[frames])
 x_ring_real = ring.images(2000)
 gl.toy.plot_frames(frames.frames, x_ring_real, suptitle="stable: G and D at the same learning rate"); plt.show()
@@ -124,15 +126,18 @@ md("""### Mode collapse: the "Helvetica scenario"
 
 The paper warns that G "must not be trained too much without updating D, in order to avoid the
 Helvetica scenario in which G collapses too many values of z to the same value of x". Here is
-that scenario on purpose: the same networks and seed, but G's learning rate is
-`collapse_lr_ratio` times D's. D lags behind; G pours *all* its samples onto whatever spot D
-currently likes; D catches up and pushes the cluster away, and it hops to the next spot."""),
-code("""G_c, D_c = gl.toy.toy_gan(latent_dim=2)
+that scenario on purpose: the same networks and seed, but D learns at 2 × 10⁻⁴ and G
+`collapse_lr_ratio` = 10 times faster (the stable run gave both 5 × 10⁻⁴). D lags behind; G
+pours *all* its samples onto whatever spot D currently likes; D catches up and pushes the
+cluster away, and it hops to the next spot."""),
+code("""gl.seed_everything(seed)                    # the same initial networks as the stable run
+G_c, D_c = gl.toy.toy_gan(latent_dim=2)
+d_lr = 2e-4
 frames_c = gl.toy.FrameRecorder(every=max(1, ring_steps // 10), seed=seed)
 collapsed = gl.train.fit(G_c, D_c, ring, n_steps=ring_steps, batch_size=ring_batch_size, seed=seed, device=device,
                          progress=progress, callbacks=[frames_c],
-                         opt_g=lambda p: torch.optim.Adam(p, lr=2e-4 * collapse_lr_ratio, betas=(0.5, 0.999)),
-                         opt_d=lambda p: torch.optim.Adam(p, lr=2e-4, betas=(0.5, 0.999)))
+                         opt_g=lambda p: torch.optim.Adam(p, lr=d_lr * collapse_lr_ratio, betas=(0.5, 0.999)),
+                         opt_d=lambda p: torch.optim.Adam(p, lr=d_lr, betas=(0.5, 0.999)))
 gl.toy.plot_frames(frames_c.frames, x_ring_real, suptitle=f"collapsing: G's lr = {collapse_lr_ratio:g} × D's"); plt.show()
 cover_collapse = gl.metrics.modes_covered(collapsed.sample(z_test), ring.centers, ring.std)
 
@@ -147,8 +152,9 @@ md("""What the frames show is the classic picture of mode collapse: not a G that
 but a G that is *good at one thing at a time*. D's own training signal is what moves G along,
 so the collapse does not settle; it cycles. Later lessons meet the cures: a loss whose gradient
 does not vanish (WGAN, lesson 04), and D looking at whole batches (minibatch standard deviation,
-lesson 06). With other seeds the stable setting sometimes leaves one mode empty for a while —
-try `seed` 1 and 2.
+lesson 06). Even the stable setting can leave a mode nearly empty: on this machine seeds 0, 1
+and 2 cover all 8 modes, seed 3 only 6 — try it. With both players at 2 × 10⁻⁴ instead, 3,000
+steps were not enough to fill all 8 for seeds 0, 2 and 3.
 
 ## 4 · Digits: the MLP GAN on MNIST
 
@@ -158,9 +164,9 @@ with LeakyReLU(0.2), BatchNorm after every hidden layer but the first, and tanh 
 same loop as the ring above — only the data, the models and the budget changed. The learning
 rate is 5 × 10⁻⁴, not the usual 2 × 10⁻⁴: on this machine that halved `domain_fid` after 3,000 steps
 (239 against 479) — a lecture budget rewards a faster start."""),
-code("""gl.seed_everything(seed)
-data = gl.data.load(dataset, device=device)
+code("""data = gl.data.load(dataset, device=device)
 print(data)
+gl.seed_everything(seed)                    # the same initial weights on every run with this seed
 G = gl.models.MLPGenerator(latent_dim=latent_dim)
 D = gl.models.MLPDiscriminator()
 print(G); print(D)
@@ -224,6 +230,7 @@ the budget. The main run above is its twin up to that step, so we compare like w
 code("""other_label = 0.9 if real_label == 1.0 else 1.0
 n_compare = 2 * eval_every
 other_d_loss = gl.losses.d_loss_bce if other_label == 1.0 else gl.losses.one_sided_label_smoothing(other_label)
+gl.seed_everything(seed)                    # the main run's initial weights: only the real label differs
 twin = gl.train.fit(gl.models.MLPGenerator(latent_dim=latent_dim), gl.models.MLPDiscriminator(), data,
                     n_steps=n_compare, batch_size=batch_size, lr=lr, n_critic=n_critic, d_loss=other_d_loss,
                     g_loss=gl.losses.g_loss_nonsaturating, seed=seed, device=device, progress=progress)
@@ -239,14 +246,19 @@ for label, (hist, fid) in sorted(runs.items()):
 ax.axhline(math.log(9), color="gray", ls=":", label="log 9, D's best logit with label 0.9")
 ax.set_xlabel("generator step"); ax.set_ylabel("mean logit on real images"); ax.legend(fontsize=8); ax.grid(alpha=0.3)
 plt.tight_layout(); plt.show()
-smoothing = {"real_label_1.0": runs[1.0][1], "real_label_0.9": runs[0.9][1], "at_step": n_compare}
-print(smoothing)"""),
+def late_logit(hist):  # D's mean logit on real images over the last quarter of the compared steps
+    vals = [float(v) for s, v in zip(hist["step"], hist["d_real"]) if 0.75 * n_compare < s <= n_compare]
+    return sum(vals) / len(vals)
+smoothing = {"at_step": n_compare, "real_label_1.0": runs[1.0][1], "real_label_0.9": runs[0.9][1],
+             "d_real_logit_1.0": late_logit(runs[1.0][0]), "d_real_logit_0.9": late_logit(runs[0.9][0])}
+print(", ".join(f"{k} {v:.3g}" for k, v in smoothing.items()))"""),
 md("""Read the plot for what smoothing does to D: with the target 0.9, D's mean logit on real images
-stays lower — it is less sure of itself (on this machine, at the default seed: about 0.15 against
-0.4, and `domain_fid` 705 against 767 at step 1,000). Neither run comes near the ceiling log 9 that
-smoothing imposes: in a balanced game D is far from certain anyway. Smoothing is a guard against
-an over-confident D in long runs; one pair of short runs says little about quality, so try other
-seeds before you believe a difference in `domain_fid`.
+stays lower — it is less sure of itself (on this machine, at the default seed: 0.14 against 0.39
+over the last quarter of the compared steps, and `domain_fid` 823 against 767 at step 1,000).
+Neither run comes near the ceiling log 9 that smoothing imposes: in a balanced game D is far from
+certain anyway. Smoothing is a guard against an over-confident D in long runs; one pair of short
+runs says little about quality, so try other seeds before you believe a difference in
+`domain_fid`.
 
 ## 7 · Common mistakes
 
@@ -280,9 +292,10 @@ the statistics of the *current batch*, so a sample depends on the other z in its
 batch of one fails outright). Sample in `eval()` mode — `trainer.sample` and the widgets do.
 And a mistake copied from a popular MNIST GAN: `nn.BatchNorm1d(256, 0.8)` sets **eps** = 0.8,
 not the momentum (the second positional argument is `eps`)."""),
-code("""z_one = torch.randn(1, latent_dim)
-batch_a = torch.cat([z_one, torch.randn(15, latent_dim)])
-batch_b = torch.cat([z_one, torch.randn(15, latent_dim) * 2])
+code("""dev = trainer.device                                        # where G lives now: the CPU or a GPU
+z_one = torch.randn(1, latent_dim, device=dev)
+batch_a = torch.cat([z_one, torch.randn(15, latent_dim, device=dev)])
+batch_b = torch.cat([z_one, torch.randn(15, latent_dim, device=dev) * 2])
 G.train()
 with torch.no_grad():
     drift_train = (G(batch_a)[0] - G(batch_b)[0]).abs().max().item()
@@ -363,7 +376,7 @@ code("""if out_json:
               "params": {"dataset": dataset, "data_used": data.name, "n_steps": n_steps, "batch_size": batch_size,
                          "seed": seed, "device": str(trainer.device), "progress": progress, "out_json": out_json,
                          "latent_dim": latent_dim, "lr": lr, "n_critic": n_critic, "real_label": real_label,
-                         "ring_steps": ring_steps, "ring_batch_size": ring_batch_size,
+                         "ring_steps": ring_steps, "ring_batch_size": ring_batch_size, "ring_lr": ring_lr,
                          "collapse_lr_ratio": collapse_lr_ratio, "n_eval": n_eval},
               "seconds": round(time.perf_counter() - t_start, 2),
               "metrics": {"modes_covered": cover_stable["modes_covered"],

@@ -139,7 +139,8 @@ ax.set_title(f"class_accuracy = {class_accuracy:.3f}"); plt.tight_layout(); plt.
 fid = gl.metrics.fid_report(trainer, data, n_eval)          # G vs real, and the real-vs-real floor
 fid_fake, fid_real, n = fid["domain_fid"], fid["domain_fid_real_vs_real"], fid["n"]
 print(f"class_accuracy {class_accuracy:.3f}   domain_fid {fid_fake:.1f} (real vs real {fid_real:.1f})")
-assert 0.0 <= class_accuracy <= 1.0 and abs(class_accuracy - gl.metrics.class_accuracy(trainer.G, n_per_class, domain=data.name, seed=seed)) < 1e-6"""),
+same = gl.metrics.class_accuracy(trainer.G, n_per_class, domain=data.name, seed=seed)  # the diagonal's mean
+assert 0.0 <= class_accuracy <= 1.0 and abs(class_accuracy - same) < 1e-6"""),
 md("""## 6 · Ask for a digit
 
 Choose a class and move the z sliders: the eight samples share the class and change their
@@ -166,7 +167,8 @@ with torch.no_grad():
         ea, eb = G.label(torch.tensor([a], device=trainer.device)), G.label(torch.tensor([b], device=trainer.device))
         codes = (1 - t.to(ea)[:, None]) * ea + t.to(ea)[:, None] * eb
         rows.append(G.from_embedding(z_fixed.expand(len(t), -1), codes).cpu())
-    assert torch.allclose(rows[0][0], G(z_fixed, torch.tensor([1], device=trainer.device))[0].cpu(), atol=1e-6)
+    x_one = G(z_fixed, torch.tensor([1], device=trainer.device))[0].cpu()
+    assert torch.allclose(rows[0][0], x_one, atol=1e-4)          # a batch of 9 and of 1 round differently
 G.train()
 gl.viz.show_grid(torch.cat(rows), nrow=len(t), title="label code from a (left) to b (right): " +
                  ", ".join(f"{a}→{b}" for a, b in pairs), size=6); plt.show()"""),
@@ -185,7 +187,8 @@ plt.hist(d_right, bins=40, range=(0, 1), alpha=0.6, label="D(x | right y)")
 plt.hist(d_wrong, bins=40, range=(0, 1), alpha=0.6, label="D(x | wrong y)")
 plt.xlabel("D's probability of 'real'"); plt.legend(); plt.tight_layout(); plt.show()
 mismatch = {"d_right": d_right.mean().item(), "d_wrong": d_wrong.mean().item()}
-print(f"mean D on real images: {mismatch['d_right']:.3f} with the right label, {mismatch['d_wrong']:.3f} with a wrong one")"""),
+print(f"mean D on real images: {mismatch['d_right']:.3f} with the right label, "
+      f"{mismatch['d_wrong']:.3f} with a wrong one")"""),
 md("""## 9 · Common mistakes
 
 - **Giving D a different label than G was asked for.** The fake pair is (G(z | y), y) with the

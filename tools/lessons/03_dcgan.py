@@ -102,10 +102,12 @@ Seed 000 of this course lists BatchNorm for progressive GANs — they deliberate
 The paper's 64×64 generator grows 4 → 8 → 16 → 32 → 64 with k = 4, s = 2, p = 1 — the even
 overlap above. 28 = 7·4 is not a power of two, so the MNIST version takes one k = 3 step
 (4 → 7) and then two k = 4 steps (7 → 14 → 28)."""),
-code("""paper_G = gl.models.DCGANGenerator64()
+code("""gl.seed_everything(seed)
+paper_G = gl.models.DCGANGenerator64()
 print(paper_G)
 print(f"the paper's 64×64 G: {sum(p.numel() for p in paper_G.parameters()):,} parameters")
 del paper_G
+gl.seed_everything(seed)                    # again: the paper's G drew from the generator; ours starts from the seed
 G = gl.models.DCGANGenerator28(latent_dim=latent_dim, nf=nf)
 D = gl.models.DCGANDiscriminator28(nf=nf)
 print(G); print(D)
@@ -160,18 +162,20 @@ Both act on D, whose over-confidence is the usual source of trouble:
 
 Each runs for `n_compare` steps from the same seed; the main run above, measured at the same
 step, is the baseline."""),
-code("""variants = {
-    "label smoothing 0.9": dict(D=gl.models.DCGANDiscriminator28(nf=nf),
-                                d_loss=gl.losses.one_sided_label_smoothing(0.9), g_loss=gl.losses.g_loss_nonsaturating),
-    "spectral norm D": dict(D=gl.models.DCGANDiscriminator28(nf=nf, batchnorm=False, spectral_norm=True)),
+code("""variants = {  # name: (D's options, the trainer's options)
+    "label smoothing 0.9": ({}, dict(d_loss=gl.losses.one_sided_label_smoothing(0.9),
+                                     g_loss=gl.losses.g_loss_nonsaturating)),
+    "spectral norm D": (dict(batchnorm=False, spectral_norm=True), {}),
 }
 compare = {"baseline": {"domain_fid": dict(trainer.evals["domain_fid"])[min(n_compare, n_steps)],
                         "seconds_per_step": trainer.seconds / trainer.step}}
 grids = {}
-for name, kw in variants.items():
-    run = gl.train.fit(gl.models.DCGANGenerator28(latent_dim=latent_dim, nf=nf), kw.pop("D"), data,
-                       n_steps=min(n_compare, n_steps), batch_size=batch_size, lr=lr, seed=seed, device=device,
-                       progress=progress, **kw)
+for name, (d_options, kw) in variants.items():
+    gl.seed_everything(seed)                # the main run's initial G (and D, where its layers are the same)
+    G_v = gl.models.DCGANGenerator28(latent_dim=latent_dim, nf=nf)
+    D_v = gl.models.DCGANDiscriminator28(nf=nf, **d_options)
+    run = gl.train.fit(G_v, D_v, data, n_steps=min(n_compare, n_steps), batch_size=batch_size, lr=lr, seed=seed,
+                       device=device, progress=progress, **kw)
     compare[name] = {"domain_fid": track_fid(run)["domain_fid"], "seconds_per_step": run.seconds / run.step}
     grids[name] = run.sample()[:32]
 sn_D = run.D
@@ -188,10 +192,10 @@ sigmas = [torch.linalg.matrix_norm(m.weight.detach().flatten(1), ord=2).item()
 print("σ(W) per layer of the spectrally normalised D:", [round(s, 3) for s in sigmas])
 assert all(abs(s - 1) < 0.15 for s in sigmas)"""),
 md("""Read the numbers as one experiment at one seed and a short budget, not as a ranking. On this
-machine (offline data, seed 0, the defaults: 400 steps each) label smoothing matched the baseline
-(`domain_fid` 526 against 510) while the spectrally normalised D without BatchNorm was far behind
-(1,867; 1,219 against 426 in a 600-step trial): a D held to Lipschitz constant 1 learns more slowly, and in a short run G learns only as
-fast as D teaches it. Miyato et al. report SN's gains over long runs, tuned with more D steps per
+machine (offline data, seed 0, the defaults: 400 steps each, all three from the same initial G)
+label smoothing matched the baseline (`domain_fid` 509 against 530) while the spectrally
+normalised D without BatchNorm was far behind (902): a D held to Lipschitz constant 1 learns more
+slowly, and in a short run G learns only as fast as D teaches it. Miyato et al. report SN's gains over long runs, tuned with more D steps per
 G step or a larger D learning rate — try `n_critic=2` in its `fit` call. What SN guarantees, the
 cell above verifies: σ(W) ≈ 1 in every layer.
 

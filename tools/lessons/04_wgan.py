@@ -93,6 +93,7 @@ back-propagation carries into layer l's output h_l."""),
 code("""ring = gl.data.load("ring-8", device=device)
 clip_norms, clip_weights = {}, {}
 for c_value in (0.1, 0.01, 0.001):
+    gl.seed_everything(seed)                # the same initial networks for every c: only c differs
     G_toy, _ = gl.toy.toy_gan(latent_dim=2)
     critic = gl.toy.deep_critic(depth=12, width=256)
     run = gl.train.fit(G_toy, critic, ring, n_steps=clip_steps, batch_size=256, loss="wgan", n_critic=5,
@@ -127,6 +128,7 @@ replaces clipping by a penalty on the gradient itself.
 Move `clip_value` below (the slider redraws the weight histogram of a freshly clipped critic —
 watch the share of weights stuck at ±c grow as c shrinks)."""),
 code("""def draw_clipped(c):
+    gl.seed_everything(seed)                # the same critic on every redraw: only c changes
     net = gl.toy.deep_critic(depth=12, width=64)
     gl.losses.clip_weights(net, c)
     w = torch.cat([p.detach().flatten() for p in net.parameters()])
