@@ -12,8 +12,13 @@ def test_d_loss_checker():
         "sign is flipped": lambda r, f: -right(r, f),
         "swapped": lambda r, f: right(f, r),
         "summed over the batch": lambda r, f: F.softplus(-r).sum() + F.softplus(f).sum(),
-        "averaged the two terms": lambda r, f: right(r, f) / 2,
         "only the real term": lambda r, f: F.softplus(-r).mean(),
+        "only the fake term": lambda r, f: F.softplus(f).mean() / 2,
+        "sign is flipped ": lambda r, f: -right(r, f) / 2,        # a negative factor is a flipped sign
+        "swapped ": lambda r, f: right(f, r) / 2,                 # a slip stays a slip when halved
+        "summed over the batch ": lambda r, f: (F.softplus(-r).sum() + F.softplus(f).sum()) / 2,
+        "is 0 for every input": lambda r, f: 0 * right(r, f),     # the factor 0 is no objective
+        "expected": lambda r, f: right(r, f) + 1.0,
         "shape": lambda r, f: F.softplus(-r) + F.softplus(f),
         "log of a logit": lambda r, f: -(torch.log(r) + torch.log(1 - f)).mean(),
         "raised": lambda r, f: undefined_name,  # noqa: F821
@@ -21,8 +26,30 @@ def test_d_loss_checker():
     }
     for hint, wrong in cases.items():
         result = checks.d_loss(wrong)
-        assert not result and hint in result.message, (hint, result)
+        assert not result and hint.strip() in result.message, (hint, result)
     assert "❌" in repr(checks.d_loss(cases["swapped"])) and "✅" in repr(checks.d_loss(right))
+
+
+D_LOSS_RESCALED = {  # the same objective up to a positive constant: right, and the ✅ says how it relates
+    "halved sum": (lambda r, f: (F.softplus(-r).mean() + F.softplus(f).mean()) / 2, "½ × ours"),
+    "mean of the two BCE terms": (lambda r, f: torch.stack([
+        F.binary_cross_entropy_with_logits(r, torch.ones_like(r)),
+        F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))]).mean(), "½ × ours"),
+    "BCE over the concatenated batch": (lambda r, f: F.binary_cross_entropy_with_logits(
+        torch.cat([r, f]), torch.cat([torch.ones_like(r), torch.zeros_like(f)])), "concatenated"),
+    "nn.BCEWithLogitsLoss on the concatenated batch": (lambda r, f: torch.nn.BCEWithLogitsLoss()(
+        torch.cat([r, f]), torch.cat([torch.ones_like(r), torch.zeros_like(f)])), "½ × ours"),
+    "BCE on sigmoid of the concatenated batch": (lambda r, f: F.binary_cross_entropy(
+        torch.sigmoid(torch.cat([r, f])), torch.cat([torch.ones_like(r), torch.zeros_like(f)])), "½ × ours"),
+    "twice ours": (lambda r, f: 2 * (F.softplus(-r).mean() + F.softplus(f).mean()), "2 × ours"),
+}
+
+
+def test_d_loss_accepts_positive_rescalings():
+    for label, (fn, says) in D_LOSS_RESCALED.items():
+        result = checks.d_loss(fn)
+        assert result and says in result.message and "Adam" in result.message and "SGD" in result.message, \
+            (label, result)
 
 
 def test_g_loss_checker():
@@ -41,6 +68,16 @@ def test_g_loss_checker():
 
 def test_optimal_discriminator_checker():
     assert checks.optimal_discriminator(lambda p, q: p / (p + q))
+    safe = {  # a small safety ε in the division is right
+        "p/(p+q+1e-8)": lambda p, q: p / (p + q + 1e-8),
+        "p/(p+q+1e-6)": lambda p, q: p / (p + q + 1e-6),
+        "p/(p+q+1e-12)": lambda p, q: p / (p + q + 1e-12),
+        "(p+ε)/(p+q+2ε)": lambda p, q: (p + 1e-8) / (p + q + 2e-8),
+        "clamp(p+q, min=1e-8)": lambda p, q: p / torch.clamp(p + q, min=1e-8),
+        "float32": lambda p, q: (p.float() / (p.float() + q.float() + 1e-8)),
+    }
+    for label, fn in safe.items():
+        assert checks.optimal_discriminator(fn), label
     cases = {
         "probability of *fake*": lambda p, q: q / (p + q),
         "density ratio": lambda p, q: p / q,
@@ -66,6 +103,26 @@ def test_d_step_detach_checker():
             return right(G, D, x_real, z)
 
     assert checks.d_step_detach(right)
+
+    def right_with_backward(G, D, x_real, z):  # calling backward() inside is fine: judged by where grads went
+        loss = right(G, D, x_real, z)
+        loss.backward()
+        return loss
+
+    def right_under_no_grad_g(G, D, x_real, z):
+        with torch.no_grad():
+            fake = G(z)
+        return right(lambda _: fake, D, x_real, z)
+
+    def no_detach_with_backward(G, D, x_real, z):
+        loss = no_detach(G, D, x_real, z)
+        loss.backward()
+        return loss
+
+    result = checks.d_step_detach(right_with_backward)
+    assert result and "backward() inside" in result.message, result
+    assert checks.d_step_detach(right_under_no_grad_g)
+    assert "detach the fakes" in checks.d_step_detach(no_detach_with_backward).message
     assert "detach the fakes" in checks.d_step_detach(no_detach).message
     assert "no gradient" in checks.d_step_detach(no_grad).message
     assert "expected" in checks.d_step_detach(lambda G, D, x, z: -right(G, D, x, z)).message
@@ -90,8 +147,14 @@ def test_conditional_input_checker():
 
 def test_mismatch_prediction_checker(mnist5k):
     assert checks.mismatch_prediction("higher") and checks.mismatch_prediction(" Higher ")
-    assert not checks.mismatch_prediction("lower") and not checks.mismatch_prediction("same")
-    assert "one of" in checks.mismatch_prediction("maybe").message
+    for answer in ("Higher.", "HIGHER!", "higher\n", "'higher'", "**higher**", "Higher — D rejects it",
+                   "larger", "It is higher.", "greater", "it goes up", "bigger loss", "higher."):
+        assert checks.mismatch_prediction(answer), answer
+    for answer in ("lower", "Lower.", "same", "The same.", "no change", "smaller", "equal"):
+        result = checks.mismatch_prediction(answer)
+        assert not result and "think of D*" in result.message, answer
+    for answer in ("maybe", "", "not higher", "higher or lower", None, 1):
+        assert "one of" in checks.mismatch_prediction(answer).message, answer
 
     class LabelCheckingD(torch.nn.Module):  # a D that has learned the labels: +5 if y is right, −5 if not
         n_classes = 10
@@ -128,6 +191,48 @@ def test_generator_block_checker():
     nn = torch.nn
     assert checks.generator_block(lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 4, 2, 1, bias=False),
                                                              nn.BatchNorm2d(o), nn.ReLU()))
+
+    class FunctionalReLU(nn.Module):  # a right block: F.relu in forward, no nn.ReLU module
+        def __init__(self, i, o):
+            super().__init__()
+            self.conv = nn.ConvTranspose2d(i, o, 4, 2, 1, bias=False)
+            self.bn = nn.BatchNorm2d(o)
+
+        def forward(self, x):
+            return F.relu(self.bn(self.conv(x)))
+
+    class FunctionalBN(nn.Module):  # BatchNorm without affine, as F.batch_norm in forward
+        def __init__(self, i, o):
+            super().__init__()
+            self.conv = nn.ConvTranspose2d(i, o, 4, 2, 1, bias=False)
+
+        def forward(self, x):
+            return torch.relu(F.batch_norm(self.conv(x), None, None, training=True))
+
+    for right in (FunctionalReLU, FunctionalBN,
+                  lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 4, 2, 1, bias=False), nn.BatchNorm2d(o),
+                                             nn.ReLU(True)),
+                  lambda i, o: nn.Sequential(nn.Sequential(nn.ConvTranspose2d(i, o, 4, 2, 1, bias=False)),
+                                             nn.BatchNorm2d(o, momentum=0.2), nn.ReLU())):
+        result = checks.generator_block(right)
+        assert result, (right, result)
+
+    class FunctionalLeaky(FunctionalReLU):
+        def forward(self, x):
+            return F.leaky_relu(self.bn(self.conv(x)), 0.2)
+
+    class FunctionalNoAct(FunctionalReLU):
+        def forward(self, x):
+            return self.bn(self.conv(x))
+
+    class FunctionalWrongOrder(FunctionalReLU):
+        def forward(self, x):
+            return self.bn(F.relu(self.conv(x)))
+
+    for hint, wrong in {"LeakyReLU is for": FunctionalLeaky, "add the ReLU": FunctionalNoAct,
+                        "order": FunctionalWrongOrder}.items():
+        result = checks.generator_block(wrong)
+        assert not result and hint in result.message, (hint, result)
     with_bias = checks.generator_block(lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 4, 2, 1),
                                                                   nn.BatchNorm2d(o), nn.ReLU()))
     assert with_bias and "bias" in with_bias.message

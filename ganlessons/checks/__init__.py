@@ -4,6 +4,13 @@ A checker never raises on a wrong answer (a notebook with an unfinished exercise
 top to bottom); it returns a :class:`Check` that prints as ✅ or ❌ with the reason, and is
 truthy only when the answer is right. The diagnoses name the usual slips: a flipped sign,
 swapped labels, a sum instead of a mean, logits treated as probabilities, a missing detach.
+A right answer written another right way passes too (a loss up to a positive factor, F.relu in
+``forward``, a safety ε in a division, "Higher.").
+
+No checker touches the learner's random state: the learner's code (and every module a checker
+builds) runs with the global torch/NumPy/``random`` states saved, seeded for a reproducible
+verdict, and restored afterwards; the checkers' own inputs come from their own ``torch.Generator``.
+Running or skipping an exercise cell leaves the notebook's later random draws unchanged.
 """
 
 from __future__ import annotations

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
+import numpy as np
 import torch
 
 @dataclass
@@ -35,10 +38,54 @@ def _close(a, b, rtol=1e-4, atol=1e-5) -> bool:
         return False
 
 
-def _call(fn: Callable, *args):
-    """Run the learner's function; on an exception return it so the checker can explain."""
+@contextmanager
+def _rng_sandbox(seed: int | None = 0) -> Iterator[None]:
+    """Run a block with the global RNGs (torch CPU/CUDA/MPS, numpy, ``random``) saved and restored.
+
+    Running or skipping an exercise must not change the learner's later random draws, yet a
+    learner's function draws ε with ``torch.rand`` and building a module draws its initial weights,
+    both from the global generator. So every call into learner code (and every module a checker
+    builds) happens inside this window. With ``seed`` the window is also seeded, so a verdict is
+    the same on every run. Only the CPU generator is seeded, with ``default_generator.manual_seed``:
+    ``torch.manual_seed`` would also queue a seed for a CUDA not yet initialised, which would
+    change the learner's first CUDA draws later.
+    """
+    cpu = torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    mps = None
     try:
-        return fn(*args), None
+        if torch.backends.mps.is_available():
+            mps = torch.mps.get_rng_state()
+    except (AttributeError, RuntimeError):  # older torch, or no MPS device after all
+        mps = None
+    py, np_state = random.getstate(), np.random.get_state()
+    try:
+        if seed is not None:
+            torch.default_generator.manual_seed(seed)
+            random.seed(seed)
+            np.random.seed(seed)
+        yield
+    finally:
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        elif torch.cuda.is_initialized():
+            # the learner's code started CUDA inside the window: put each generator back at the
+            # seed it started from, as if those draws had not happened
+            for gen in torch.cuda.default_generators:
+                gen.manual_seed(gen.initial_seed())
+        if mps is not None:
+            torch.mps.set_rng_state(mps)
+        random.setstate(py)
+        np.random.set_state(np_state)
+
+
+def _call(fn: Callable, *args, seed: int | None = 0):
+    """Run the learner's function inside :func:`_rng_sandbox`; on an exception return it so the
+    checker can explain."""
+    try:
+        with _rng_sandbox(seed):
+            return fn(*args), None
     except Exception as err:  # the learner's code: report, don't crash the notebook
         return None, err
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._common import Check, _close, _call, _raised
+from ._common import Check, _close, _call, _raised, _rng_sandbox
 
 
 def conditional_input(fn: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) -> Check:
@@ -47,12 +48,41 @@ def conditional_input(fn: Callable[[torch.Tensor, torch.Tensor, int], torch.Tens
     return Check(True, "right — G's first layer now sees which class to draw", name)
 
 
+_SYNONYMS = {
+    "higher": {"higher", "high", "larger", "large", "bigger", "big", "greater", "more", "increase", "increases",
+               "increased", "increasing", "up", "rises", "grows", "worse"},
+    "lower": {"lower", "low", "smaller", "small", "less", "decrease", "decreases", "decreased", "decreasing",
+              "down", "falls", "drops", "better"},
+    "same": {"same", "equal", "equals", "unchanged", "identical", "similar", "constant"},
+}
+_SAME_PHRASES = ("no change", "doesn't change", "does not change", "not change", "no difference")
+
+
+def _normalise_answer(answer) -> str | None:
+    """"higher", "lower" or "same" for a free-form answer ("Higher.", " HIGHER! ", "it's larger",
+    "the same", "no change"); None when it names none of them, or more than one, or is negated."""
+    if not isinstance(answer, str):
+        return None
+    text = answer.strip().lower().replace("’", "'")
+    if any(p in text for p in _SAME_PHRASES):
+        return "same"
+    if re.search(r"\bnot\b|n't\b", text):
+        return None  # "not higher" is not an answer we should guess at
+    words = set(re.findall(r"[a-z]+", text))
+    found = [k for k, syn in _SYNONYMS.items() if words & syn]
+    return found[0] if len(found) == 1 else None
+
+
 def mismatch_prediction(answer: str, D: nn.Module | None = None, data=None, n: int = 500) -> Check:
     """Exercise: real images with *wrong* labels — is D's loss on them, −log D(x | y′), higher,
-    lower or the same as with the right labels? With a trained ``D`` and ``data`` it is measured too."""
+    lower or the same as with the right labels? With a trained ``D`` and ``data`` it is measured too.
+
+    The answer is read loosely: case, punctuation and spaces do not matter, and synonyms count
+    ("Higher.", "larger", "it goes up", "the same", "no change")."""
     name = "mismatched pairs"
     options = ("higher", "lower", "same")
-    if not isinstance(answer, str) or answer.strip().lower() not in options:
+    choice = _normalise_answer(answer)
+    if choice is None:
         return Check(False, f"answer with one of {options}, got {answer!r}", name)
     measured = ""
     if D is not None and data is not None:
@@ -62,14 +92,14 @@ def mismatch_prediction(answer: str, D: nn.Module | None = None, data=None, n: i
         y_wrong = (y + torch.randint(1, D.n_classes, y.shape, generator=gen, device=y.device)) % D.n_classes
         was = D.training
         D.eval()
-        with torch.no_grad():
+        with torch.no_grad(), _rng_sandbox(0):  # the learner's D might draw noise: keep the global RNG as it was
             right = F.softplus(-D(x.to(dev), y.to(dev))).mean().item()
             wrong = F.softplus(-D(x.to(dev), y_wrong.to(dev))).mean().item()
         D.train(was)
         measured = f" Measured on this D: −log D(x | y) = {right:.3f} with the right labels, {wrong:.3f} with wrong ones."
         if wrong <= right:
             measured += " (This D has not learned to check the label yet: train longer.)"
-    if answer.strip().lower() == "higher":
+    if choice == "higher":
         return Check(True, "right — D models the joint p(x, y); a real '3' labelled '7' almost never occurs in the "
                            "data, so D*(x, y′) = p_data(x, y′)/(p_data(x, y′) + p_g(x, y′)) ≈ 0 there, and "
                            "−log D is large. That is how G is punished for drawing the wrong class." + measured, name)
