@@ -3,12 +3,15 @@
 Modules: ``data`` (datasets on the device), ``models`` (MLP, DCGAN, LeNet), ``losses``,
 ``train`` (the one training loop), ``metrics`` (domain FID, class histograms, mode coverage),
 ``viz`` (grids, curves, timelines), ``theory`` (D*, JSD, the generator losses), ``toy``
-(2-D GANs with D's surface), ``widgets`` (sliders), ``checks`` (exercise checkers).
+(2-D GANs with D's surface), ``widgets`` (sliders), ``checks`` (exercise checkers), ``live``
+(training the class can watch), ``lesson`` (what every lesson does at its start and end),
+``lipschitz`` (operator norms of a network's layers).
 """
 
 from . import checks, convt, data, losses, metrics, models, theory, toy, train, utils, viz, widgets
+from . import lesson, lipschitz, live
 from .utils import pick_device, seed_everything
 
 __version__ = "0.1.0"
 __all__ = ["checks", "convt", "data", "losses", "metrics", "models", "theory", "toy", "train", "utils", "viz", "widgets",
-           "pick_device", "seed_everything"]
+           "lesson", "lipschitz", "live", "pick_device", "seed_everything"]

@@ -69,28 +69,67 @@ def _declared(nb: Path) -> dict:
     return pm.inspect_notebook(str(nb))
 
 
+# The kernel's own start-up warning ("running over TCP without encryption", once per lesson) says
+# nothing to a learner on a laptop: kernels started here talk to this process on 127.0.0.1 only.
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+
+
+class _CellProgress:
+    """One line a code cell while a lesson runs: its number, its first line, and its time if long."""
+
+    def __init__(self, lesson: str, n_code: int, quiet: bool):
+        self.lesson, self.n_code, self.quiet = lesson, n_code, quiet
+        self.k, self.t0 = 0, time.perf_counter()
+
+    def start(self, cell, cell_index, **_):
+        if cell.cell_type != "code":
+            return
+        self.k += 1
+        self.t0 = time.perf_counter()
+        if not self.quiet:
+            first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip() and not ln.startswith("#")),
+                         cell.source.strip().splitlines()[0] if cell.source.strip() else "")
+            print(f"    {self.lesson} cell {self.k:>2}/{self.n_code}  {first[:70]}", flush=True)
+
+    def complete(self, cell, cell_index, **_):
+        took = time.perf_counter() - self.t0
+        if cell.cell_type == "code" and not self.quiet and took >= 5:
+            print(f"    {self.lesson} cell {self.k:>2}/{self.n_code}  done in {took:.1f} s", flush=True)
+
+
 def run_lessons(lessons: list[Path], params: dict, out_dir: Path, progress: bool = True) -> list[dict]:
-    """Execute each lesson; return one record per lesson (name, ok, seconds, error, metrics)."""
+    """Execute each lesson; return one record per lesson (name, ok, seconds, error, metrics).
+
+    Every path is made absolute before papermill runs a lesson: papermill executes a notebook
+    with the notebooks folder as its working directory, so a relative ``out_json`` would be
+    written (or not found) there.
+    """
+    import nbformat
     import papermill as pm
 
+    out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     unused = set(params)
     records = []
     for i, nb in enumerate(lessons, 1):
+        nb = Path(nb).resolve()
         declared = _declared(nb)
         mine = {k: v for k, v in params.items() if k in declared}
         unused -= set(mine)
         out_json = out_dir / f"{nb.stem}.json"
         mine["out_json"] = str(out_json)
         if "progress" in declared and "progress" not in params:
-            mine["progress"] = False  # one bar per cell from papermill is enough in a terminal
-        print(f"[{i}/{len(lessons)}] {nb.stem}  {json.dumps({k: v for k, v in mine.items() if k != 'out_json'})}",
-              flush=True)
+            mine["progress"] = False  # the per-cell lines below are the progress in a terminal
+        shown = {k: v for k, v in mine.items() if k not in ("out_json", "progress")}
+        print(f"[{i}/{len(lessons)}] {nb.stem}" + (f"  {json.dumps(shown)}" if shown else ""), flush=True)
+        n_code = sum(c.cell_type == "code" for c in nbformat.read(str(nb), as_version=4).cells)
+        cells = _CellProgress(nb.stem, n_code + 1, quiet=not progress)  # + papermill's parameters cell
         t0 = time.perf_counter()
         record = {"lesson": nb.stem, "notebook": str(out_dir / nb.name), "out_json": str(out_json)}
         try:
-            pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=mine, progress_bar=progress,
-                                cwd=str(nb.parent), kernel_name="python3")
+            pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=mine, progress_bar=False,
+                                cwd=str(nb.parent), kernel_name="python3", extra_arguments=KERNEL_ARGS,
+                                on_cell_start=cells.start, on_cell_complete=cells.complete)
             record["ok"] = True
         except pm.PapermillExecutionError as err:
             record.update(ok=False, cell=err.exec_count, error=f"{err.ename}: {err.evalue}")
@@ -102,11 +141,13 @@ def run_lessons(lessons: list[Path], params: dict, out_dir: Path, progress: bool
                 record["metrics"] = json.loads(out_json.read_text()).get("metrics", {})
             except ValueError:
                 record["metrics"] = {}
+        elif record["ok"]:  # ran, but its out_json cell wrote nothing: say so, never report a phantom file
+            record.update(ok=False, cell=None, error=f"the lesson ran but wrote no metrics to {out_json}")
         if record["ok"]:
-            print(f"    ok in {record['seconds']} s  metrics: {json.dumps(record.get('metrics', {}))}", flush=True)
+            print(f"    ok in {record['seconds']} s  metrics: {_brief(record.get('metrics', {}))}", flush=True)
         else:
             where = (f"at cell In [{record['cell']}] of the executed notebook" if record.get("cell") is not None
-                     else "before any cell ran")
+                     else "")
             print(f"    FAILED {where} after {record['seconds']} s: {record['error']}", flush=True)
         records.append(record)
     for k in sorted(unused):
@@ -114,23 +155,36 @@ def run_lessons(lessons: list[Path], params: dict, out_dir: Path, progress: bool
     return records
 
 
+def _brief(metrics: dict) -> str:
+    """The scalar metrics of a lesson, rounded: one readable line."""
+    out = []
+    for k, v in metrics.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        out.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
+    return ", ".join(out[:8]) or "(none)"
+
+
 def _cmd_run(args) -> int:
     folder = notebooks_dir(args.notebooks)
     lessons = find_lessons(folder, args.lessons)
     params = {name: parse_value(value) for name, value in (args.param or [])}
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out_dir = Path(args.out) / stamp
+    out_dir = (Path(args.out) / stamp).resolve()  # relative to where the command was started
     print(f"ganlessons: running {len(lessons)} lesson(s) from {folder} into {out_dir}", flush=True)
+    t0 = time.perf_counter()
     records = run_lessons(lessons, params, out_dir, progress=not args.quiet)
-    (out_dir / "summary.json").write_text(json.dumps(records, indent=2))
+    summary = out_dir / "summary.json"
+    summary.write_text(json.dumps(records, indent=2))
     failed = [r for r in records if not r["ok"]]
     print()
-    print(f"Run folder: {out_dir.resolve()}")
+    print(f"{len(records) - len(failed)} of {len(records)} lesson(s) ok, {len(failed)} failed, "
+          f"in {time.perf_counter() - t0:.0f} s")
     for r in records:
         status = "ok    " if r["ok"] else "FAILED"
-        print(f"  {status} {r['lesson']:<16} {r['seconds']:>7.1f} s  notebook: {r['notebook']}")
-        print(f"         metrics: {r['out_json'] if Path(r['out_json']).is_file() else '(none written)'}")
-    print(f"Summary: {out_dir / 'summary.json'}  ({len(records) - len(failed)} ok, {len(failed)} failed)")
+        print(f"  {status} {r['lesson']:<16} {r['seconds']:>7.1f} s")
+    print(f"Executed notebooks and each lesson's metrics (<lesson>.json): {out_dir}")
+    print(f"Summary: {summary}")
     return 1 if failed else 0
 
 

@@ -30,7 +30,7 @@ __all__ = [
     "d_loss_bce", "g_loss_nonsaturating", "g_loss_minimax", "one_sided_label_smoothing",
     "d_loss_wgan", "g_loss_wgan", "d_loss_hinge", "g_loss_hinge", "d_loss_lsgan", "g_loss_lsgan",
     "LOSSES", "resolve", "gradient_penalty", "interpolate_gradient_norms", "GradientPenalty", "DriftPenalty", "clip_weights",
-    "WeightClip", "CriticBatch", "MismatchPenalty", "mismatched_labels",
+    "WeightClip", "CriticBatch", "MismatchPenalty", "mismatched_labels", "GeneratorBatch", "FeatureMatching",
 ]
 
 
@@ -266,3 +266,51 @@ class WeightClip:
 
     def __repr__(self) -> str:
         return f"WeightClip(clip_value={self.clip_value})"
+
+
+# ----------------------------------------------------------------------------- generator objectives
+
+
+@dataclass
+class GeneratorBatch:
+    """What a generator objective that needs more than D(G(z)) sees in one G step.
+
+    The trainer passes one of these (instead of ``d_fake``) to a ``g_loss`` whose attribute
+    ``needs_real`` is true. D's weights are frozen during the G step; gradients flow through
+    ``x_fake`` into G.
+    """
+
+    D: Callable
+    x_real: torch.Tensor
+    x_fake: torch.Tensor
+    y_real: torch.Tensor | None = None
+    y_fake: torch.Tensor | None = None
+
+
+class FeatureMatching:
+    """Feature matching (Salimans et al. 2016, arXiv:1606.03498, §3.1) as G's loss:
+
+        L_G = ‖E_x f(x) − E_z f(G(z))‖²  /  (number of features),
+
+    f the activations of an intermediate layer of D (``D.features(x)``, its last hidden layer).
+    G no longer chases D's current verdict; it matches the statistics D finds useful. Divided by
+    the number of features as the authors' code does (``T.mean(T.square(mean_real − mean_fake))``
+    in ``openai/improved-gan``, ``mnist_svhn_cifar10/train_mnist_feature_matching.py``).
+    """
+
+    needs_real = True
+
+    def __call__(self, batch: GeneratorBatch) -> torch.Tensor:
+        features = getattr(batch.D, "features", None)
+        if not callable(features):
+            raise TypeError(f"FeatureMatching needs a discriminator with a features(x) method (its last hidden "
+                            f"layer); {type(batch.D).__name__} has none")
+        if batch.y_real is not None:
+            f_real, f_fake = features(batch.x_real, batch.y_real), features(batch.x_fake, batch.y_fake)
+        else:
+            f_real, f_fake = features(batch.x_real), features(batch.x_fake)
+        # E_x f(x) is a target, not something G can move: no graph through the real side
+        return ((f_real.detach().flatten(1).mean(0) - f_fake.flatten(1).mean(0)) ** 2).mean()
+
+    def __repr__(self) -> str:
+        return "FeatureMatching()"

@@ -69,9 +69,14 @@ def train_domain_classifier(data, *, epochs: int = 30, batch_size: int = 128, lr
     The shifts are the whole augmentation: a 4,000-image training set needs some to generalise.
     """
     check_positive("epochs", epochs, integer=True)
+    with torch.random.fork_rng(devices=[]):  # the caller's random draws stay as they were
+        return _train_classifier(data, epochs, batch_size, lr, seed, shift, progress)
+
+
+def _train_classifier(data, epochs, batch_size, lr, seed, shift, progress) -> LeNet:
     g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
     dev = data.device
+    torch.manual_seed(seed)  # initial weights and dropout from `seed`, inside fork_rng (see the caller)
     net = LeNet(n_classes=data.n_classes).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
@@ -150,7 +155,9 @@ def domain_fid(x_fake: torch.Tensor, x_real: torch.Tensor, domain: str = "mnist"
     x_fake, x_real = _check_images("x_fake", x_fake), _check_images("x_real", x_real)
     dev = x_real.device
     features = LeNetFeatures(domain_classifier(domain, dev))
-    fid = FrechetInceptionDistance(feature=features, normalize=True).to(dev)
+    # Our images are already in [-1, 1], the range the LeNet was trained on: no rescaling (torchmetrics'
+    # ``normalize`` is about [0, 1] images for its Inception network and does nothing for a custom one).
+    fid = FrechetInceptionDistance(feature=features).to(dev)
     for x, real in ((x_real, True), (x_fake, False)):
         for i in range(0, x.shape[0], batch_size):
             fid.update(x[i:i + batch_size].to(dev).float(), real=real)
@@ -228,21 +235,23 @@ def modes_covered(x_fake: torch.Tensor, centers: torch.Tensor, std: float, *, n_
 
 
 @torch.no_grad()
-def fid_report(trainer, data, n_eval: int = 2000) -> dict:
+def fid_report(trainer, data, n_eval: int = 2000, seed: int = 0) -> dict:
     """``domain_fid`` of a trainer's G against real images, with the real-vs-real floor at the same N.
 
     N = min(n_eval, len(data) // 2): G's samples and a first half of real images are each compared
     with a second, disjoint half. A conditional G is asked for every class equally often. The
-    classifier is the one of the data's domain (MNIST's for mnist and mnist-5k).
+    classifier is the one of the data's domain (MNIST's for mnist and mnist-5k). The z come from a
+    generator of their own (``seed``): evaluating during training must not change the training.
     """
     check_positive("n_eval", n_eval, integer=True)
+    gen = torch.Generator().manual_seed(seed)
     n = min(int(n_eval), len(data) // 2)
     real = data.images(2 * n)
     real_a, real_b = real[:n], real[n:]
     chunks = []
     for i in range(0, n, 500):
         k = min(500, n - i)
-        z = torch.randn(k, trainer.latent_dim)
+        z = torch.randn(k, trainer.latent_dim, generator=gen)
         y = (torch.arange(i, i + k) % trainer.n_classes) if trainer.conditional else None
         chunks.append(trainer.sample(z, y))
     x_fake = torch.cat(chunks)

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable
 import torch
 import torch.nn as nn
 
+from . import live as _live
 from . import losses as L
 from .utils import atomic_save, check_positive, pick_device, safe_load, seed_everything
 
@@ -92,6 +93,9 @@ class Trainer:
         conditional: pass labels to G and D (default: when ``G.n_classes`` is set).
         batch_size, seed, device: as named; ``device="auto"`` picks cuda → mps → cpu.
         progress: show a tqdm progress bar.
+        live: redraw the fixed-z samples and the curves in the cell's output while training
+            (:mod:`ganlessons.live`); default: on in a notebook when ``progress`` is on.
+        live_every: seconds of wall time between live frames.
         n_samples: how many fixed z to keep for snapshots (a grid of 8×8 by default).
         log_every: read losses from the device every so many steps (1 on the CPU).
         checkpoint, checkpoint_every: save to this path every so many steps and at the end.
@@ -105,6 +109,7 @@ class Trainer:
                  opt_d=None, opt_g=None, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
                  latent_dim: int | None = None, conditional: bool | None = None, batch_size: int = 64,
                  seed: int = 0, device: str | torch.device = "auto", progress: bool = True,
+                 live: bool | None = None, live_every: float = 3.0,
                  n_samples: int = 64, log_every: int | None = None, checkpoint: str | None = None,
                  checkpoint_every: int | None = None, callbacks: Iterable[Callable] = ()):
         for name, m in (("G", G), ("D", D)):
@@ -145,9 +150,13 @@ class Trainer:
         if self.conditional and not n_classes:
             raise ValueError("conditional=True needs G.n_classes (the number of labels G is conditioned on)")
         self.n_classes = n_classes
+        self._label_p = _label_frequencies(self.data, n_classes) if self.conditional else None
         self.opt_d = _make_optimizer(opt_d, self.D, lr, betas, "opt_d")
         self.opt_g = _make_optimizer(opt_g, self.G, lr, betas, "opt_g")
         self.progress = bool(progress)
+        check_positive("live_every", live_every)
+        self.live, self.live_every = live, float(live_every)
+        self.live_view = None  # the last fit()'s LiveView (frames drawn, time spent drawing)
         self.log_every = int(log_every or (1 if self.device.type == "cpu" else 50))
         self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
         self.callbacks = list(callbacks)
@@ -224,6 +233,9 @@ class Trainer:
             from tqdm.auto import tqdm
             bar = tqdm(total=None if n_steps is None else target, initial=self.step, unit="step",
                        desc=f"{type(self.G).__name__} vs {type(self.D).__name__}", leave=True)
+        watch = None
+        if self.live or (self.live is None and self.progress and _live.available()):
+            watch = self.live_view = _live.LiveView(self, self.live_every, None if n_steps is None else target)
         start = time.perf_counter()
         self.G.train()
         self.D.train()
@@ -247,6 +259,8 @@ class Trainer:
                     cb(self)
                 if bar is not None:
                     bar.update(1)
+                if watch is not None:
+                    watch.maybe_update()
         except KeyboardInterrupt:
             self.interrupted = True
             print(f"Interrupted at step {self.step}: the models, history and snapshots so far are kept "
@@ -259,6 +273,8 @@ class Trainer:
             if bar is not None:
                 bar.close()
         self._flush(None)
+        if watch is not None:
+            watch.close()  # the last frame stays as a static figure
         if not self.snapshots or self.snapshots[-1][0] != self.step:
             self._snapshot()
         if self.checkpoint:
@@ -277,9 +293,17 @@ class Trainer:
         return torch.randn(self.batch_size, self.latent_dim, device=self.device)
 
     def _y_fake(self) -> torch.Tensor | None:
+        """Labels for G's step, drawn with the training labels' frequencies.
+
+        The conditional optimum D*(x | y) = p(x | y) / (p(x | y) + p_g(x | y)) compares the two
+        joint distributions p(y)p(x | y), so G's labels must follow the data's p(y) (full MNIST is
+        not uniform: from 9.0 % fives to 11.2 % ones). Uniform data keep ``randint``.
+        """
         if not self.conditional:
             return None
-        return torch.randint(self.n_classes, (self.batch_size,), device=self.device)
+        if self._label_p is None:
+            return torch.randint(self.n_classes, (self.batch_size,), device=self.device)
+        return torch.multinomial(self._label_p, self.batch_size, replacement=True)
 
     def _d_steps(self) -> dict[str, torch.Tensor]:
         for _ in range(self.n_critic):
@@ -289,7 +313,10 @@ class Trainer:
     def _d_step(self) -> dict[str, torch.Tensor]:
         x_real, y_real = self.data.sample(self.batch_size)
         y_real = y_real if self.conditional else None
-        y_fake = self._y_fake()
+        # A conditional D step makes its fakes with the real batch's labels: they follow the data's
+        # label frequencies, and an interpolate x̂ = εx + (1 − ε)G(z, y) joins two images of the
+        # same class y, so a penalty scores it under that one label.
+        y_fake = y_real
         with torch.no_grad():  # D's update needs no graph through G
             x_fake = self._G(self._z(), y_fake)
         d_real = self._D(x_real, y_real)
@@ -313,16 +340,20 @@ class Trainer:
     def _critic_for(self, y_real, y_fake):
         if not self.conditional:
             return self.D
-        # Interpolates between (x_real, y_real) and (x_fake, y_fake): score them under the real
-        # labels, as conditional WGAN-GP implementations do.
+        # x_fake was made with y_real (see _d_step): interpolates lie between two images of one class
         return lambda x: self.D(x, y_real)
 
     def _g_step(self) -> torch.Tensor:
         self.D.requires_grad_(False)  # G's update needs ∂D/∂x, not ∂D/∂θ_D: skip that work
         try:
             y_fake = self._y_fake()
-            d_fake = self._D(self._G(self._z(), y_fake), y_fake)
-            loss = self.g_loss(d_fake)
+            x_fake = self._G(self._z(), y_fake)
+            if getattr(self.g_loss, "needs_real", False):  # e.g. feature matching: statistics of real data
+                x_real, y_real = self.data.sample(self.batch_size)
+                loss = self.g_loss(L.GeneratorBatch(self.D, x_real, x_fake, y_real if self.conditional else None,
+                                                    y_fake))
+            else:
+                loss = self.g_loss(self._D(x_fake, y_fake))
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
             self.opt_g.step()
@@ -416,6 +447,17 @@ class Trainer:
             torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
         self._seeded = True  # the RNG state above *is* the seed's continuation
         return self
+
+
+def _label_frequencies(data, n_classes: int) -> torch.Tensor | None:
+    """p(y) of the training labels, or None when they are uniform (then ``randint`` is exact)."""
+    y = getattr(data, "y", None)
+    if y is None or y.numel() == 0:
+        return None
+    counts = torch.bincount(y.long().flatten(), minlength=n_classes)[:n_classes].float()
+    if counts.sum() == 0 or bool((counts == counts[0]).all()):
+        return None
+    return (counts / counts.sum()).to(y.device)
 
 
 def _check_shapes(role: str, mine: dict, theirs: dict, path) -> None:

@@ -54,3 +54,79 @@ def test_run_reports_a_failing_lesson_and_runs_the_rest(tmp_path, capsys):
     assert json.loads((run_dir / "03_ok.json").read_text())["metrics"] == {"twice": 14}
     assert (run_dir / "01_ok.ipynb").is_file() and str(run_dir.resolve()) in out.out
     assert "nonsense" in out.err
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _ganlessons_command() -> list[str]:
+    """The installed console script, as the README's main command calls it."""
+    import shutil
+    import sys
+
+    script = Path(sys.executable).parent / "ganlessons"
+    if script.is_file():
+        return [str(script)]
+    found = shutil.which("ganlessons")
+    return [found] if found else [sys.executable, "-m", "ganlessons.cli"]
+
+
+def test_readme_main_command_from_the_repository_root():
+    """As a newcomer runs it: from the repository root, default (relative) ``--out runs``, a
+    subprocess, one lesson on a small budget. It once failed in every lesson's last cell because
+    papermill runs a notebook inside notebooks/, where the relative run folder did not exist."""
+    import subprocess
+
+    before = set((ROOT / "runs").glob("*")) if (ROOT / "runs").is_dir() else set()
+    proc = subprocess.run(_ganlessons_command() + ["run", "00", "-p", "n_steps", "40", "-p", "n_eval", "500",
+                                                   "-p", "dataset", "mnist-5k"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    made = sorted(set((ROOT / "runs").glob("*")) - before)
+    try:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert len(made) == 1, made
+        run_dir = made[0]
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert [r["lesson"] for r in summary] == ["00_tour"] and summary[0]["ok"]
+        metrics = json.loads((run_dir / "00_tour.json").read_text())
+        assert metrics["params"]["n_steps"] == 40 and "domain_fid" in metrics["metrics"]
+        assert (run_dir / "00_tour.ipynb").is_file()
+        # what it prints: one line per lesson and per cell, the tally, where the files are; no kernel chatter
+        assert "00_tour cell  1/" in proc.stdout and "1 of 1 lesson(s) ok" in proc.stdout
+        assert str(run_dir) in proc.stdout
+        assert "without encryption" not in proc.stdout + proc.stderr
+    finally:
+        import shutil
+
+        for d in made:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def test_run_with_a_relative_out_from_another_folder(tmp_path):
+    """``--out`` relative to the folder the command was started in, whatever papermill's cwd."""
+    import os
+
+    nbs = tmp_path / "course" / "nbs"
+    nbs.mkdir(parents=True)
+    _notebook(nbs / "01_ok.ipynb", GOOD)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cwd = os.getcwd()
+    try:
+        os.chdir(elsewhere)
+        code = cli.main(["run", "--notebooks", "../course/nbs", "--out", "my-runs", "--quiet"])
+    finally:
+        os.chdir(cwd)
+    assert code == 0
+    (run_dir,) = (elsewhere / "my-runs").iterdir()
+    assert json.loads((run_dir / "01_ok.json").read_text())["metrics"] == {"twice": 6}
+    assert json.loads((run_dir / "summary.json").read_text())[0]["ok"]
+    assert not (nbs / "my-runs").exists()
+
+
+def test_a_lesson_that_writes_no_metrics_is_not_ok(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs / "01_silent.ipynb", "pass")
+    assert cli.main(["run", "--notebooks", str(nbs), "--out", str(tmp_path / "r"), "--quiet"]) == 1
+    assert "wrote no metrics" in capsys.readouterr().out

@@ -136,3 +136,24 @@ def test_fid_report_real_sampler_near_the_floor_noise_far(mnist5k):
     bad = M.fid_report(Sampler(conditional=False, noise=True), mnist5k, n_eval=600)
     assert report["domain_fid"] < 0.2 * bad["domain_fid"]
     assert M.fid_report(good, mnist5k.split(300)[0], n_eval=600)["n"] == 150  # at most half the data
+
+
+def test_fid_report_leaves_the_global_rng_alone(mnist5k):
+    """Evaluating during training must not change the training: no draws from the global RNG."""
+    import ganlessons as gl
+
+    gl.seed_everything(0)
+    G, D = gl.models.DCGANGenerator28(16, nf=8), gl.models.DCGANDiscriminator28(nf=8)
+    trainer = gl.train.Trainer(G, D, mnist5k, batch_size=8, device="cpu", progress=False)
+    state = torch.get_rng_state()
+    first = gl.metrics.fid_report(trainer, mnist5k, n_eval=100)
+    assert torch.equal(state, torch.get_rng_state())
+    assert gl.metrics.fid_report(trainer, mnist5k, n_eval=100) == first  # and the same z every time
+
+
+def test_training_the_classifier_leaves_the_global_rng_alone(mnist5k):
+    import ganlessons as gl
+
+    state = torch.get_rng_state()
+    gl.metrics.train_domain_classifier(mnist5k.split(200)[0], epochs=1)
+    assert torch.equal(state, torch.get_rng_state())

@@ -241,3 +241,68 @@ def test_callbacks_every_records_evals(small_data):
     cb = gl.train.every(5, lambda t: {"mean_g": t.history["g_loss"][-1]})
     tr = gl.train.fit(G, D, small_data, n_steps=12, batch_size=16, progress=False, callbacks=[cb])
     assert [s for s, _ in tr.evals["mean_g"]] == [5, 10]
+
+
+def _spy_conditional(seen):
+    class SpyG(gl.models.ConditionalMLPGenerator):
+        def forward(self, z, y):
+            seen.append(y.clone())
+            return super().forward(z, y)
+
+    return SpyG
+
+
+def test_conditional_d_step_makes_its_fakes_with_the_real_labels(small_data):
+    """x̂ between x_real and G(z, y) must join two images of one class (scored under that label)."""
+    seen_g, seen_d = [], []
+
+    class SpyD(gl.models.ConditionalMLPDiscriminator):
+        def forward(self, x, y):
+            seen_d.append(y.clone())
+            return super().forward(x, y)
+
+    gl.seed_everything(0)
+    G = _spy_conditional(seen_g)(8, 10, hidden=(32, 64))
+    tr = gl.train.Trainer(G, SpyD(10, hidden=(64, 32)), small_data, batch_size=16, progress=False, loss="wgan",
+                          d_regularizers=[gl.losses.GradientPenalty(1.0)])
+    seen_g.clear()
+    tr.fit(n_steps=1)
+    y_g_in_d_step = next(y for y in seen_g if len(y) == 16)  # after the fixed-z snapshot
+    y_real, y_fake, y_interp = seen_d[:3]  # D(x_real, y), D(G(z, y), y), the penalty's D(x̂, y)
+    assert torch.equal(y_g_in_d_step, y_real) and torch.equal(y_fake, y_real) and torch.equal(y_interp, y_real)
+
+
+def test_generator_labels_follow_the_data_label_frequencies():
+    """The conditional optimum compares p(y)p(x|y) with p(y)p_g(x|y): G's labels follow the data's p(y)."""
+    data = gl.data.load("mnist-5k", device="cpu")
+    keep = torch.cat([torch.nonzero(data.y == 0).flatten()[:400], torch.nonzero(data.y != 0).flatten()[:100]])
+    skewed = type(data)("skewed", data.x[keep], data.y[keep], data.classes)  # 80 % zeros
+    gl.seed_everything(0)
+    G = gl.models.ConditionalMLPGenerator(8, 10, hidden=(16,))
+    tr = gl.train.Trainer(G, gl.models.ConditionalMLPDiscriminator(10, hidden=(16,)), skewed, batch_size=4000,
+                          progress=False)
+    share_of_zeros = (tr._y_fake() == 0).float().mean().item()
+    assert abs(share_of_zeros - 0.8) < 0.03
+    uniform = gl.train.Trainer(G, gl.models.ConditionalMLPDiscriminator(10, hidden=(16,)), data, batch_size=16,
+                               progress=False)
+    assert uniform._label_p is None  # balanced labels: randint, exactly uniform
+
+
+def test_feature_matching_trains_g_on_d_features(small_data):
+    """Salimans et al.'s L_G = mean_j (E f_j(x) − E f_j(G(z)))², through the one trainer."""
+    G, D = small_models()
+    x = torch.randn(5, 1, 28, 28)
+    fm = gl.losses.FeatureMatching()
+    batch = gl.losses.GeneratorBatch(D, x, x.clone())
+    assert fm(batch).item() == 0.0  # identical statistics, nothing to match
+    x_fake = torch.zeros(5, 1, 28, 28, requires_grad=True)
+    loss = fm(gl.losses.GeneratorBatch(D, x, x_fake))
+    want = ((D.features(x).mean(0) - D.features(x_fake).mean(0)) ** 2).mean()
+    torch.testing.assert_close(loss, want)
+    loss.backward()
+    assert x_fake.grad is not None and x_fake.grad.abs().sum() > 0
+    tr = gl.train.fit(G, D, small_data, n_steps=5, batch_size=16, progress=False, g_loss=fm,
+                      d_loss=gl.losses.d_loss_bce)
+    assert len(tr.history["g_loss"]) == 5 and all(v >= 0 for v in tr.history["g_loss"])
+    with pytest.raises(TypeError, match="features"):
+        fm(gl.losses.GeneratorBatch(lambda v: v.sum(1), x, x))
