@@ -87,16 +87,3 @@ def test_every_network_is_built_after_seeding(nb):
                 continue
             assert "seed_everything(" in cell.source[:m.start()], \
                 f"{nb.stem} cell {i}: {line.strip()!r} builds a network before gl.seed_everything(seed)"
-
-
-@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_matches_its_source_in_tools_lessons(nb):
-    """Lessons are edited in tools/lessons/NN_name.py; the committed notebook must be its build."""
-    import runpy
-
-    builder = runpy.run_path(str(nb.parents[1] / "tools" / "make_notebook.py"))
-    built = builder["build"](nb.stem)
-    committed = nbformat.read(str(nb), as_version=4)
-    assert [(c.cell_type, c.source, c.metadata) for c in committed.cells] == \
-        [(c.cell_type, c.source, c.metadata) for c in built.cells], \
-        f"run: python tools/make_notebook.py {nb.stem}"
