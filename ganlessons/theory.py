@@ -24,7 +24,8 @@ from .utils import check_positive
 
 __all__ = ["gaussian_pdf", "optimal_discriminator", "js_divergence", "virtual_training_criterion",
            "plot_optimal_discriminator", "generator_loss_curves", "plot_generator_losses", "kl_divergence",
-           "wasserstein_1d", "divergences_as_supports_separate", "plot_divergences", "plot_kl_asymmetry"]
+           "wasserstein_1d", "divergences_as_supports_separate", "point_mass_divergences",
+           "instance_noise_divergences", "plot_divergences", "plot_instance_noise", "plot_kl_asymmetry"]
 
 
 def gaussian_pdf(x: torch.Tensor, mu: float = 0.0, sigma: float = 1.0) -> torch.Tensor:
@@ -137,10 +138,12 @@ def wasserstein_1d(p: torch.Tensor, q: torch.Tensor, dx: float) -> float:
 
 
 def divergences_as_supports_separate(shifts=None, width: float = 0.5) -> dict[str, np.ndarray]:
-    """p_data = U[0, w] and p_θ = U[θ, θ + w]: JSD and W₁ as θ grows (Arjovsky et al. 2017, Example 1).
+    """p_data = U[0, w] and p_θ = U[θ, θ + w]: JSD and W₁ as θ grows (a 1-D variant of Arjovsky et al.
+    2017, Example 1).
 
     Once the supports stop overlapping (θ ≥ w), JSD is stuck at log 2 while W₁ = |θ| keeps
-    growing — a distance that still says "closer" when nothing overlaps.
+    growing. Unlike the paper's example (:func:`point_mass_divergences`), the bars overlap for
+    0 < θ < w, so here JSD rises continuously from 0 to log 2 instead of jumping at θ = 0.
     """
     shifts = np.linspace(0, 4, 81) if shifts is None else np.asarray(shifts, dtype=float)
     x = torch.linspace(-1.0, 6.0, 14001, dtype=torch.float64)
@@ -156,18 +159,96 @@ def divergences_as_supports_separate(shifts=None, width: float = 0.5) -> dict[st
     return {"shift": shifts, "jsd": np.array(jsd), "w1": np.array(w1)}
 
 
+def point_mass_divergences(shifts=None) -> dict[str, np.ndarray]:
+    """P_0 = δ_0 and P_θ = δ_θ, the 1-D form of Arjovsky et al. (2017), Example 1 (parallel lines).
+
+    W₁ = |θ|,  JSD = log 2 for θ ≠ 0 and 0 at θ = 0,  KL(P_θ ‖ P_0) = +∞ for θ ≠ 0 and 0 at θ = 0:
+    JSD and KL jump at θ = 0 and are flat elsewhere (no gradient), W₁ is continuous with slope ±1.
+    """
+    shifts = np.linspace(-2, 2, 81) if shifts is None else np.asarray(shifts, dtype=float)
+    moved = shifts != 0
+    return {"shift": shifts, "w1": np.abs(shifts), "jsd": np.where(moved, math.log(2), 0.0),
+            "kl": np.where(moved, math.inf, 0.0)}
+
+
+def _smoothed_density(x: torch.Tensor, shift: float, width: float, sigma: float) -> torch.Tensor:
+    """The density of U[θ, θ + w] + N(0, σ²) (δ_θ + N(0, σ²) when w = 0) on the grid x."""
+    if width == 0:
+        return gaussian_pdf(x, shift, sigma)
+    cdf = lambda t: 0.5 * (1 + torch.erf(t / (sigma * math.sqrt(2))))  # noqa: E731
+    return (cdf(x - shift) - cdf(x - shift - width)) / width
+
+
+def instance_noise_divergences(shifts=None, sigma: float = 0.5, width: float = 0.0) -> dict[str, np.ndarray]:
+    """JSD and W₁ between p_data * N(0, σ²) and p_θ * N(0, σ²): instance noise (Arjovsky & Bottou 2017, §3).
+
+    p_data = δ_0 and p_θ = δ_θ (``width=0``) or the bars U[0, w] and U[θ, θ + w]. Adding noise of one
+    distribution to real and fake samples alike makes the two densities overlap everywhere, so JSD becomes a
+    smooth function of θ (≈ θ²/8σ² near 0 for the point masses, → log 2 far away); W₁ = |θ| is
+    unchanged (the same law of noise on both sides shifts nothing).
+    """
+    check_positive("sigma", sigma)
+    if width < 0:
+        raise ValueError(f"width must be ≥ 0, got {width}")
+    shifts = np.linspace(0, 4, 81) if shifts is None else np.asarray(shifts, dtype=float)
+    span = float(np.max(np.abs(shifts))) if shifts.size else 0.0
+    x = torch.linspace(-span - width - 10 * sigma, span + width + 10 * sigma, 20001, dtype=torch.float64)
+    dx = float(x[1] - x[0])
+    p = _smoothed_density(x, 0.0, width, sigma)
+    jsd, w1 = [], []
+    for t in shifts:
+        q = _smoothed_density(x, float(t), width, sigma)
+        jsd.append(js_divergence(p, q, dx))
+        w1.append(wasserstein_1d(p, q, dx))
+    return {"shift": shifts, "jsd": np.array(jsd), "w1": np.array(w1), "sigma": sigma}
+
+
 def plot_divergences(width: float = 0.5) -> Figure:
-    """JSD and W₁ between two uniform bars as one slides away from the other."""
+    """JSD and W₁ as p_θ slides away from p_0: the point masses of the WGAN paper, and bars of width w."""
+    pm = point_mass_divergences(np.linspace(0, 4, 81))
     c = divergences_as_supports_separate(width=width)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.2), sharey=True)
+    th = pm["shift"]
+    a.plot(th[1:], pm["jsd"][1:], color="tab:blue", label="JSD (nats)")
+    a.plot([0], [0], "o", color="tab:blue")
+    a.plot([0], [math.log(2)], "o", mfc="white", color="tab:blue")
+    a.plot(th, pm["w1"], color="tab:orange", label="Wasserstein-1")
+    a.set_title("point masses δ_0 and δ_θ (WGAN paper, Example 1)", fontsize=9)
+    a.set_xlabel("shift θ")
+    b.plot(c["shift"], c["jsd"], label="JSD (nats)")
+    b.plot(c["shift"], c["w1"], label="Wasserstein-1")
+    b.axvline(width, color="gray", ls="--", lw=1)
+    b.text(width + 0.05, 3.3, "supports stop\noverlapping", fontsize=8, color="gray")
+    b.set_title(f"bars U[0, {width:g}] and U[θ, θ + {width:g}] (a variant)", fontsize=9)
+    b.set_xlabel("shift θ")
+    for ax in (a, b):
+        ax.axhline(math.log(2), color="tab:blue", ls=":", lw=1)
+        ax.text(3.0, math.log(2) + 0.1, "log 2", color="tab:blue")
+        ax.legend(loc="center right", fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_instance_noise(sigmas=(0.1, 0.3, 1.0), width: float = 0.0) -> Figure:
+    """JSD against θ between noisy point masses (or bars) for several noise levels σ, and without noise."""
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
-    ax.plot(c["shift"], c["jsd"], label="JSD (nats)")
-    ax.axhline(math.log(2), color="tab:blue", ls=":", lw=1)
-    ax.text(3.0, math.log(2) + 0.1, "log 2", color="tab:blue")
-    ax.plot(c["shift"], c["w1"], label="Wasserstein-1")
-    ax.axvline(width, color="gray", ls="--", lw=1)
-    ax.text(width + 0.05, 3.3, "supports stop\noverlapping", fontsize=8, color="gray")
-    ax.set_xlabel("shift θ of p_g = U[θ, θ + w] from p_data = U[0, w]")
-    ax.legend()
+    shifts = np.linspace(0, 3, 121)
+    if width == 0:
+        pm = point_mass_divergences(shifts)
+        ax.plot(shifts[1:], pm["jsd"][1:], color="black", lw=2, label="no noise (jumps at 0)")
+        ax.plot([0], [0], "o", color="black")
+    else:
+        c = divergences_as_supports_separate(shifts, width=width)
+        ax.plot(shifts, c["jsd"], color="black", lw=2, label="no noise")
+    for s in sigmas:
+        c = instance_noise_divergences(shifts, sigma=s, width=width)
+        ax.plot(shifts, c["jsd"], label=f"noise σ = {s:g}")
+    ax.axhline(math.log(2), color="gray", ls=":", lw=1)
+    ax.set_xlabel("shift θ")
+    ax.set_ylabel("JSD (nats)")
+    ax.set_title("instance noise: JSD between the noisy distributions", fontsize=9)
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -98,3 +98,69 @@ def test_layer_gradient_norms_of_a_known_critic():
     with pytest.raises(ValueError, match="wrt"):
         toy.layer_gradient_norms(critic, x_real, x_fake, wrt="inputs")
     assert len(toy.layer_gradient_norms(toy.deep_critic(12, 8), torch.randn(4, 2), torch.randn(4, 2))) == 13
+
+
+def test_point_masses_are_the_papers_example_1():
+    # Arjovsky et al. 2017, Example 1 in 1-D: P_0 = δ_0, P_θ = δ_θ.
+    c = theory.point_mass_divergences([-2.0, -0.1, 0.0, 0.1, 3.0])
+    np.testing.assert_allclose(c["w1"], [2.0, 0.1, 0.0, 0.1, 3.0])
+    np.testing.assert_allclose(c["jsd"], [math.log(2)] * 2 + [0.0] + [math.log(2)] * 2)
+    assert list(c["kl"]) == [math.inf, math.inf, 0.0, math.inf, math.inf]
+    # The bars are a variant: their JSD is continuous, half of log 2 at half overlap.
+    bars = theory.divergences_as_supports_separate([0.0, 0.01, 0.25], width=0.5)
+    assert bars["jsd"][1] < 0.02 and bars["jsd"][2] == pytest.approx(0.5 * math.log(2), abs=1e-3)
+    assert len(theory.plot_divergences(0.5).axes) == 2
+
+
+def test_instance_noise_makes_jsd_smooth_and_keeps_w1():
+    sigma = 0.3
+    c = theory.instance_noise_divergences([0.0, 0.003, 0.03, 1.0, 4.0], sigma=sigma)
+    # Between N(0, σ²) and N(θ, σ²): JSD ≈ θ²/(8σ²) for small θ (continuous at 0), → log 2 far away.
+    assert c["jsd"][0] == pytest.approx(0.0, abs=1e-12)
+    for th, j in zip(c["shift"][1:3], c["jsd"][1:3]):
+        assert j == pytest.approx(th ** 2 / (8 * sigma ** 2), rel=1e-2)
+    assert np.all(np.diff(c["jsd"]) > 0) and c["jsd"][-1] == pytest.approx(math.log(2), abs=1e-4)
+    np.testing.assert_allclose(c["w1"], c["shift"], atol=1e-3)       # the same noise on both sides: W₁ = |θ|
+    bars = theory.instance_noise_divergences([0.0, 0.5, 2.0], sigma=0.1, width=0.5)
+    np.testing.assert_allclose(bars["w1"], [0.0, 0.5, 2.0], atol=1e-3)
+    assert 0 < bars["jsd"][1] < bars["jsd"][2] <= math.log(2) + 1e-9
+    with pytest.raises(ValueError, match="sigma"):
+        theory.instance_noise_divergences([1.0], sigma=0.0)
+    assert theory.plot_instance_noise() is not None
+
+
+def test_layer_gradient_norms_in_float64_do_not_underflow():
+    # A chain of 1×1 layers with weight 1e-10: ∂L/∂h_1 = 2·(1e-10)^5 = 2e-50, below float32's range.
+    chain = torch.nn.Sequential(*[torch.nn.Linear(1, 1, bias=False) for _ in range(6)])
+    with torch.no_grad():
+        for m in chain:
+            m.weight.fill_(1e-10)
+    x_real, x_fake = torch.ones(1, 1), torch.zeros(1, 1)
+    norms = toy.layer_gradient_norms(chain, x_real, x_fake)                 # float64 by default
+    assert norms[0] == pytest.approx(math.sqrt(2) * 1e-50, rel=1e-6) and norms[-1] == pytest.approx(math.sqrt(2))
+    assert toy.layer_gradient_norms(chain, x_real, x_fake, dtype=None)[0] == 0.0   # float32 underflows
+    assert chain[0].weight.dtype == torch.float32                             # the critic itself is untouched
+    with pytest.raises(ValueError, match="dtype"):
+        toy.layer_gradient_norms(chain, x_real, x_fake, dtype=torch.int64)
+
+
+def test_scale_into_share_at_bound_and_fit_critic():
+    torch.manual_seed(0)
+    critic = toy.deep_critic(3, 16)
+    assert toy.share_at_bound(critic, 0.01) > 0.5                        # default init: mostly outside ±0.01
+    toy.scale_into(critic, 0.01)
+    assert max(p.abs().max().item() for p in critic.parameters()) <= 0.01 + 1e-9
+    assert toy.share_at_bound(critic, 0.01) < 0.1
+    real = lambda n: torch.randn(n, 2) * 0.1 + torch.tensor([1.0, 0.0])  # noqa: E731
+    fake = lambda n: torch.randn(n, 2) * 0.1 - torch.tensor([1.0, 0.0])  # noqa: E731
+    seen = []
+    est = toy.fit_critic(toy.deep_critic(2, 16), real, fake, n_steps=200, batch_size=64, lambda_gp=10.0,
+                         optimizer=lambda p: torch.optim.Adam(p, lr=1e-2), every=50,
+                         callback=lambda step, D: seen.append(step))
+    # W₁ between the two clouds is 2 (a shift by 2); a penalised critic gets close.
+    assert seen == [50, 100, 150, 200] and 1.5 < np.mean(est[-20:]) < 2.3
+    clipped = toy.deep_critic(2, 16)
+    toy.fit_critic(clipped, real, fake, n_steps=5, clip_value=0.05)
+    assert max(p.abs().max().item() for p in clipped.parameters()) <= 0.05 + 1e-9
+    with pytest.raises(ValueError, match="exactly one"):
+        toy.fit_critic(clipped, real, fake, n_steps=5)

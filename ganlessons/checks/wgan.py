@@ -56,7 +56,9 @@ def clip_weights(fn: Callable[[nn.Module, float], None]) -> Check:
     weights_only = [w if a.dim() > 1 else b for a, w, b in zip(after, want, before)]
     if all(torch.allclose(a, w) for a, w in zip(after, weights_only)):
         return Check(False, "the weights are clipped but the biases are not: WGAN clips every parameter "
-                            "(a bias is a weight on a constant input)", name)
+                            "(Arjovsky et al.'s code clamps all of netD.parameters()). A bias does not change a "
+                            "layer's Lipschitz constant, but clipping everything is the rule that also catches "
+                            "scales such as BatchNorm's γ, which do", name)
     if any((a.abs() > c + 1e-7).any() for a in after):
         return Check(False, f"some parameters are still outside [−{c}, {c}]", name)
     return Check(False, "all values are within [−c, c], but values already inside were changed too: clamp, "
