@@ -14,7 +14,7 @@ def _run(cells: list[str]) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    NotebookClient(nb, timeout=300, kernel_name="python3", extra_arguments=["--IPKernelApp.log_level=ERROR"]).execute()
+    NotebookClient(nb, timeout=600, startup_timeout=300, kernel_name="python3", extra_arguments=["--IPKernelApp.log_level=ERROR"]).execute()
     return nb
 
 
