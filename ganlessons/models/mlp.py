@@ -5,7 +5,11 @@ G: z ∈ R^latent_dim ↦ x = tanh(MLP(z)) reshaped to ``out_shape``.
 D: x ↦ one logit d, with D(x) = σ(d) the probability that x is real (no sigmoid inside: the
 losses use BCE-with-logits).
 cGAN: G(z | y) = G([z, e(y)]) and D(x | y) = D([vec(x), e(y)]), e a label embedding
-(one-hot or learned).
+(one-hot or learned). Joining y at the input is the common simplification: Mirza & Osindero's
+MNIST model joins z and y after separate hidden layers (G: z → 200 and y → 1000 ReLU units, then
+a joint 1200-unit layer; D: maxout layers on x and on y, then a joint maxout layer).
+``features`` returns D's last hidden layer, for feature matching (Salimans et al. 2016,
+arXiv:1606.03498): L_G = ‖E_x f(x) − E_z f(G(z))‖².
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ def _g_body(n_in: int, hidden, n_out: int, batchnorm: bool) -> nn.Sequential:
     layers, width = [], n_in
     for i, h in enumerate(hidden):
         layers.append(nn.Linear(width, h))
-        # No BatchNorm after the first layer (as in the popular MNIST GAN); note: its
-        # ``BatchNorm1d(h, 0.8)`` sets eps = 0.8, not momentum — we keep the default eps.
+        # No BatchNorm after the first layer, as in eriklindernoren/PyTorch-GAN's
+        # implementations/gan/gan.py; its ``nn.BatchNorm1d(out_feat, 0.8)`` sets eps = 0.8,
+        # not the momentum — we keep the default eps.
         if batchnorm and i > 0:
             layers.append(nn.BatchNorm1d(h))
         layers.append(nn.LeakyReLU(0.2))
@@ -77,6 +82,20 @@ class MLPDiscriminator(nn.Module):
         if tuple(x.shape[1:]) != self.in_shape:
             raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.in_shape))}), got {tuple(x.shape)}")
         return self.net(x.flatten(1)).squeeze(1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x): the activations of D's last hidden layer, shape (batch, hidden[-1]); d = w·f(x) + b.
+
+        The intermediate layer that feature matching (Salimans et al. 2016, §3.1) matches.
+        """
+        if tuple(x.shape[1:]) != self.in_shape:
+            raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.in_shape))}), got {tuple(x.shape)}")
+        return self.net[:-1](x.flatten(1))
+
+    @property
+    def last_linear(self) -> nn.Linear:
+        """The output layer: D(x) = last_linear(features(x)) (a logit, before squeezing)."""
+        return self.net[-1]
 
 
 class _LabelCode(nn.Module):
@@ -137,8 +156,15 @@ class ConditionalMLPDiscriminator(MLPDiscriminator):
         self.net = _d_body(math.prod(self.in_shape) + self.label.dim, hidden)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.net(self._joined(x, y)).squeeze(1)
+
+    def features(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """f(x, y): the activations of D's last hidden layer for the pair, shape (batch, hidden[-1])."""
+        return self.net[:-1](self._joined(x, y))
+
+    def _joined(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[1:]) != self.in_shape:
             raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.in_shape))}), got {tuple(x.shape)}")
         if y.shape[0] != x.shape[0]:
             raise ValueError(f"x and y must have the same batch size, got {x.shape[0]} and {y.shape[0]}")
-        return self.net(torch.cat([x.flatten(1), self.label(y)], dim=1)).squeeze(1)
+        return torch.cat([x.flatten(1), self.label(y)], dim=1)
