@@ -8,8 +8,16 @@ stride s, and overlapping stamps add up. Either way the output side is
 
     o = (n − 1)·s − 2p + k + op.
 
+Where the name comes from (Dumoulin & Visin §4): a convolution is a linear map, y = C x with C a
+sparse matrix holding the kernel's entries (``conv_matrix``); the transposed convolution with the
+same kernel is x' = Cᵀ y, the map that goes back from y's shape to x's (it is the gradient of the
+convolution with respect to its input, which is how frameworks compute it).
+
 Where k is not a multiple of s, output pixels receive different numbers of stamps: the
 checkerboard artifacts of Odena, Dumoulin & Olah (2016, distill.pub/2016/deconv-checkerboard).
+A multiple (k = 4, s = 2) evens the count out but does not remove the artifacts — learned kernels
+can still weight the stamps unevenly — so Odena et al. recommend resize-convolution: nearest-
+neighbour upsampling, then a stride-1 convolution.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-__all__ = ["output_size", "zero_insert", "conv_transpose2d", "overlap_counts", "plot_transposed_conv"]
+__all__ = ["output_size", "zero_insert", "conv_transpose2d", "conv_matrix", "overlap_counts", "plot_transposed_conv"]
 
 
 def _check(n: int, k: int, s: int, p: int, op: int) -> None:
@@ -60,6 +68,33 @@ def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, s: int = 1, p: int =
     z = F.pad(z, (q, q + op, q, q + op))
     w = weight.flip(-1, -2).transpose(0, 1)  # (C_in, C_out, k, k) → (C_out, C_in, k, k), flipped
     return F.conv2d(z, w)
+
+
+def conv_matrix(kernel: torch.Tensor, n: int, stride: int = 1, padding: int = 0) -> torch.Tensor:
+    """C with C @ x.flatten() == F.conv2d(x, kernel, stride, padding).flatten() for one n×n channel.
+
+    ``kernel``: k×k. C has shape (o², n²), o = ⌊(n + 2p − k)/s⌋ + 1; row (r, c) holds the kernel's
+    entries at the columns of the input pixels (r·s − p + a, c·s − p + b) it covers (zero padding:
+    positions outside the input are simply absent). Cᵀ is the transposed convolution.
+    """
+    if kernel.dim() != 2 or kernel.shape[0] != kernel.shape[1]:
+        raise ValueError(f"kernel must be a k×k tensor, got shape {tuple(kernel.shape)}")
+    k = kernel.shape[0]
+    for name, v, lo in (("n", n, 1), ("stride", stride, 1), ("padding", padding, 0)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
+            raise ValueError(f"{name} must be an int ≥ {lo}, got {v!r}")
+    if n + 2 * padding < k:
+        raise ValueError(f"the padded input ({n} + 2·{padding}) is smaller than the kernel (k={k})")
+    o = (n + 2 * padding - k) // stride + 1
+    C = kernel.new_zeros(o * o, n * n)
+    for r in range(o):
+        for c in range(o):
+            for a in range(k):
+                for b in range(k):
+                    i, j = r * stride - padding + a, c * stride - padding + b
+                    if 0 <= i < n and 0 <= j < n:
+                        C[r * o + c, i * n + j] = kernel[a, b]
+    return C
 
 
 def overlap_counts(n: int, k: int, s: int = 1, p: int = 0, op: int = 0) -> np.ndarray:

@@ -228,7 +228,7 @@ def load(name: str, *, size: int = 28, device: str | torch.device = "auto", trai
 def _mixture(name: str, n: int) -> PointData:
     """Ring of 8 (radius 2, σ = 0.05) or 5×5 grid (spacing 2, σ = 0.05).
 
-    Metz et al. 2016 used σ = 0.02 for the ring; 0.05 keeps the modes as separate (40σ apart)
+    Metz et al. 2016 used σ = 0.02 for the ring; 0.05 keeps the modes well apart (neighbours 30.6σ apart)
     while a short CPU run can land inside 3σ of them.
     """
     if name == "ring-8":

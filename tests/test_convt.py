@@ -52,3 +52,29 @@ def test_dcgan_models_paper_shapes_and_spectral_norm():
     sig = [torch.linalg.matrix_norm(m.weight.detach().flatten(1), ord=2).item() for m in D.modules()
            if isinstance(m, nn.Conv2d)]
     assert len(sig) == 4 and all(abs(s - 1) < 0.05 for s in sig)
+
+
+@pytest.mark.parametrize("n,k,s,p", [(4, 3, 1, 0), (4, 3, 2, 1), (5, 3, 2, 1), (6, 4, 2, 1), (4, 2, 2, 0)])
+def test_conv_matrix_is_conv2d_and_its_transpose_is_conv_transpose2d(n, k, s, p):
+    g = torch.Generator().manual_seed(n * 100 + k * 10 + s)
+    w = torch.randn(k, k, generator=g, dtype=torch.float64)
+    x = torch.randn(1, 1, n, n, generator=g, dtype=torch.float64)
+    C = convt.conv_matrix(w, n, stride=s, padding=p)
+    y = F.conv2d(x, w[None, None], stride=s, padding=p)
+    o = y.shape[-1]
+    assert C.shape == (o * o, n * n)
+    torch.testing.assert_close(C @ x.flatten(), y.flatten())
+    op = n - convt.output_size(o, k, s, p)       # output padding that brings Cᵀ y back to n×n
+    torch.testing.assert_close(C.T @ y.flatten(),
+                               F.conv_transpose2d(y, w[None, None], stride=s, padding=p, output_padding=op).flatten())
+
+
+def test_conv_matrix_known_values_and_errors():
+    w = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    C = convt.conv_matrix(w, 3)                  # 3×3 input, 2×2 kernel, stride 1: 4 outputs
+    assert C[0].tolist() == [1, 2, 0, 3, 4, 0, 0, 0, 0]
+    assert C[3].tolist() == [0, 0, 0, 0, 1, 2, 0, 3, 4]
+    with pytest.raises(ValueError, match="kernel"):
+        convt.conv_matrix(torch.ones(2, 3), 4)
+    with pytest.raises(ValueError, match="stride"):
+        convt.conv_matrix(w, 3, stride=0)
