@@ -1,13 +1,14 @@
-"""Training throughput: our trainer against the seed's loop, same DCGAN, same batch, one run.
+"""Training throughput: our trainer against the tutorials' DataLoader loop, same DCGAN, same batch, one run.
 
-The model is the 28×28 MNIST DCGAN of seed 003 (z = 100, nf = 32), built once per side from the
+The model is the 28×28 MNIST DCGAN of the Jupyter-Book chapter "24. Generative Adversarial
+Network" (section "Improving the quality of synthesized images using DCGAN"; z = 100, nf = 32), built once per side from the
 same seed. The two sides differ only in the loop around it:
 
 - ours: ``ganlessons.train.Trainer`` — data held as one uint8 tensor on the device, batched by
   index there; losses read back every ``log_every`` steps; D's weights frozen in the G step.
-- seed: a ``Dataset`` returning PIL images through ``ToTensor`` and ``Normalize``, a
+- tutorial: a ``Dataset`` returning PIL images through ``ToTensor`` and ``Normalize``, a
   ``DataLoader(shuffle=True, drop_last=True)``, ``.to(device)`` per batch, G run twice per
-  iteration and ``.item()`` on every loss, as in the seed's ``d_train``/``g_train``.
+  iteration and ``.item()`` on every loss, as in that chapter's ``d_train``/``g_train``.
 
 Images/s counts real images the discriminator sees. The sides alternate for ``--rounds`` rounds
 and each keeps its best round, so a burst of load on the machine hits both alike.
@@ -31,7 +32,7 @@ import ganlessons as gl
 
 
 class PILDigits(Dataset):
-    """The seed's input path: a PIL image per item, converted and normalised on the CPU."""
+    """The tutorial's input path: a PIL image per item, converted and normalised on the CPU."""
 
     def __init__(self, x_uint8: torch.Tensor, y: torch.Tensor):
         self.images = [Image.fromarray(img[0].numpy(), mode="L") for img in x_uint8]

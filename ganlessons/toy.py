@@ -56,8 +56,9 @@ def layer_gradient_norms(critic: torch.nn.Module, x_real: torch.Tensor, x_fake: 
     carries, which shrinks or grows by each layer's gain (Gulrajani et al. 2017, Fig. 1b).
     ``wrt="weights"``: ‖∂L/∂W_l‖, what the optimiser sees.
     ``dtype``: the measurement runs on a copy of the critic in this precision (float64 by
-    default): a gradient that vanishes geometrically through 12 layers drops below float32's
-    smallest number (~1e-45) and would read as an exact 0. ``None`` measures the critic as it is.
+    default): the norm squares the gradient's entries, and for a gradient that vanishes
+    geometrically through 12 layers (entries near 1e-27) the squares underflow float32 to 0.
+    ``None`` measures the critic as it is.
     """
     if wrt not in ("activations", "weights"):
         raise ValueError(f"wrt must be 'activations' or 'weights', got {wrt!r}")

@@ -24,7 +24,7 @@ data = gl.data.load("{data}", device="cpu")
 def run(live):
     gl.seed_everything(0)
     G, D = {models}
-    return gl.train.fit(G, D, data, n_steps=40, batch_size=32, progress=True, live=live, live_every=0.3,
+    return gl.train.fit(G, D, data, n_steps={steps}, batch_size=32, progress=True, live=live, live_every=0.1,
                         seed=0, device="cpu")
 on, off = run(True), run(False)
 assert on.history == off.history, "the live view changed the training"
@@ -32,17 +32,17 @@ print("frames", on.live_view.frames, off.live_view)
 """
 
 
-@pytest.mark.parametrize("data,models", [
-    ("mnist-5k", "gl.models.DCGANGenerator28(16, nf=8), gl.models.DCGANDiscriminator28(nf=8)"),
-    ("ring-8", "gl.toy.toy_gan(latent_dim=2, width=16)"),
+@pytest.mark.parametrize("data,models,steps", [
+    ("mnist-5k", "gl.models.DCGANGenerator28(16, nf=8), gl.models.DCGANDiscriminator28(nf=8)", 40),
+    ("ring-8", "gl.toy.toy_gan(latent_dim=2, width=16)", 600),
 ], ids=["images", "points"])
-def test_live_frames_in_a_kernel_and_the_last_one_stays(data, models):
-    nb = _run([TRAIN.format(data=data, models=models)])
+def test_live_frames_in_a_kernel_and_the_last_one_stays(data, models, steps):
+    nb = _run([TRAIN.format(data=data, models=models, steps=steps)])
     outputs = nb.cells[0].outputs
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "frames" in text and "None" in text  # live=False made no view
     frames = int(text.split("frames")[1].split()[0])
-    assert frames >= 2  # several frames during 40 steps at one every 0.3 s, and the closing one
+    assert frames >= 2  # several frames a frame every 0.1 s, and the closing one
     images = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.get("data", {})]
     assert len(images) == 1, "one figure, redrawn in place, stays in the output"
 
