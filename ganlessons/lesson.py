@@ -142,6 +142,22 @@ def _atomic_write_json(record: dict, path: str | os.PathLike) -> Path:
     return path
 
 
+_current: list[Lesson] = []
+
+
 def start(name: str) -> Lesson:
-    """Start lesson ``name``'s clock and remember its parameters (call it in the setup cell)."""
-    return Lesson(name)
+    """Start lesson ``name``'s clock and remember its parameters (call it in the setup cell).
+
+    Running the setup cell again replaces the previous lesson object: its hook is removed, so
+    re-runs do not pile up one parameters hook per run.
+    """
+    while _current:
+        old = _current.pop()
+        if old._shell is not None:
+            try:
+                old._shell.events.unregister("post_run_cell", old._after_cell)
+            except ValueError:  # already finished
+                pass
+    lesson = Lesson(name)
+    _current.append(lesson)
+    return lesson
