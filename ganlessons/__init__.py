@@ -5,13 +5,14 @@ Modules: ``data`` (datasets on the device), ``models`` (MLP, DCGAN, LeNet), ``lo
 ``viz`` (grids, curves, timelines), ``theory`` (D*, JSD, the generator losses), ``toy``
 (2-D GANs with D's surface), ``widgets`` (sliders), ``checks`` (exercise checkers), ``live``
 (training the class can watch), ``lesson`` (what every lesson does at its start and end),
-``lipschitz`` (operator norms of a network's layers).
+``lipschitz`` (operator norms of a network's layers), ``pretrained`` (trained generators
+shipped with the package).
 """
 
 from . import checks, convt, data, losses, metrics, models, theory, toy, train, utils, viz, widgets
-from . import lesson, lipschitz, live
+from . import augment, lesson, lipschitz, live, pretrained
 from .utils import pick_device, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["checks", "convt", "data", "losses", "metrics", "models", "theory", "toy", "train", "utils", "viz", "widgets",
-           "lesson", "lipschitz", "live", "pick_device", "seed_everything"]
+__all__ = ["augment", "checks", "convt", "data", "losses", "metrics", "models", "theory", "toy", "train", "utils", "viz", "widgets",
+           "lesson", "lipschitz", "live", "pretrained", "pick_device", "seed_everything"]

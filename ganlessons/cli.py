@@ -8,6 +8,11 @@
         The lessons found and their parameters.
     ganlessons train-classifier DOMAIN
         Retrain the shipped domain classifier used by ``domain_fid`` (mnist or fashion-mnist).
+    ganlessons pretrain NAME [--device auto] [--steps N] [--out DIR]
+        Retrain a shipped generator (gan, cgan, dcgan, wgan, wgan-gp) from its card's recipe,
+        measure it and write its weights and card (into the package unless --out is given).
+    ganlessons pretrained
+        List the shipped generators with their cards' figures.
 """
 
 from __future__ import annotations
@@ -213,6 +218,43 @@ def _cmd_train_classifier(args) -> int:
     return 0
 
 
+def _cmd_pretrain(args) -> int:
+    from . import pretrained as P
+
+    folder = Path(args.out).resolve() if args.out else None
+    for name in args.names:
+        if args.measure_only:
+            f = P.remeasure(name, folder)["figures"]
+            print(f"{name}: domain_fid {f['domain_fid']} (floor {f['floor']}, {f['fid_over_floor']}x); "
+                  f"card rewritten: {P.card_path(name, folder)}", flush=True)
+            continue
+        print(f"pretrain {name}: training on {args.device} …", flush=True)
+        info = P.pretrain(name, device=args.device, n_steps=args.steps, folder=folder, progress=not args.quiet,
+                          eval_every=args.eval_every)
+        f = info["figures"]
+        print(f"{name}: {info['training']['generator_steps']} steps in {info['training']['wall_seconds']} s on "
+              f"{info['training']['device']}; domain_fid {f['domain_fid']} (floor {f['floor']}, "
+              f"{f['fid_over_floor']}x); saved {P.weights_path(name, folder)}", flush=True)
+    return 0
+
+
+def _cmd_pretrained(args) -> int:
+    from . import pretrained as P
+
+    cards = P.available()
+    if not cards:
+        print("no pretrained generators are installed")
+    for name, c in cards.items():
+        f = c["figures"]
+        extra = f", class_accuracy {f['class_accuracy']}" if "class_accuracy" in f else ""
+        print(f"{name:<8} lesson {c['lesson']}: domain_fid {f['domain_fid']} = {f['fid_over_floor']}x floor "
+              f"{f['floor']}; classes {f['histogram_min']:.1%}-{f['histogram_max']:.1%}; nearest-training ratio "
+              f"{f['memorisation']['feature']['ratio']} (features), {f['memorisation']['pixel']['ratio']} (pixels)"
+              f"{extra}; {c['training']['generator_steps']} steps, {c['training']['wall_seconds']:.0f} s on "
+              f"{c['training']['device']}; {c['size_bytes'] / 1e6:.2f} MB")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ganlessons", description="Run and maintain the GAN course.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -231,7 +273,25 @@ def main(argv: list[str] | None = None) -> int:
     tc.add_argument("domain", choices=["mnist", "fashion-mnist"])
     tc.add_argument("--epochs", type=int, default=30)
     tc.set_defaults(fn=_cmd_train_classifier)
+    pt = sub.add_parser("pretrain", help="retrain a shipped generator from its card's recipe")
+    pt.add_argument("names", nargs="+", metavar="NAME", help="gan, cgan, dcgan, wgan or wgan-gp")
+    pt.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda …")
+    pt.add_argument("--steps", type=int, default=None, help="generator steps (default: the card's)")
+    pt.add_argument("--out", default=None, help="write here instead of into the installed package")
+    pt.add_argument("--eval-every", type=int, default=None, help="print the held-out domain_fid every N steps")
+    pt.add_argument("--quiet", action="store_true", help="no progress bar")
+    pt.add_argument("--measure-only", action="store_true",
+                    help="measure the installed weights again and rewrite only the card's figures")
+    pt.set_defaults(fn=_cmd_pretrain)
+    ls2 = sub.add_parser("pretrained", help="list the shipped generators and their figures")
+    ls2.set_defaults(fn=_cmd_pretrained)
     args = parser.parse_args(argv)
+    if getattr(args, "names", None):
+        from .pretrained import _check_name
+        try:
+            args.names = [_check_name(n) for n in args.names]
+        except ValueError as err:
+            parser.error(str(err))
     return args.fn(args)
 
 

@@ -58,12 +58,18 @@ def latent_figure(G, z, dims, values, y=None, nrow: int = 8, title: str | None =
     return fig
 
 
-def latent_sweep(G, z, dim: int = 0, values: Sequence[float] = (-2.5, 0.0, 2.5), y=None) -> Figure:
-    """The static companion of the latent explorer: the same z with z[dim] at a few ``values``."""
-    fig, axes = plt.subplots(1, len(values), figsize=(3 * len(values), 3.3), squeeze=False)
+def latent_sweep(G, z, dim: int = 0, values: Sequence[float] = (-2.5, 0.0, 2.5), y=None,
+                 title: str | None = None) -> Figure:
+    """The static companion of the latent explorer: the same z with z[dim] at a few ``values``.
+
+    ``title`` goes above the panels (which generator this is, e.g. a shipped one).
+    """
+    fig, axes = plt.subplots(1, len(values), figsize=(3 * len(values), 3.3 + 0.3 * bool(title)), squeeze=False)
     nrow = max(1, int(round(z.shape[0] ** 0.5)))
     for ax, v in zip(axes[0], values):
         viz.show_grid(latent_grid(G, z, [dim], [v], y), nrow=nrow, ax=ax, title=f"z[{dim}] = {v:+.1f}")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -99,8 +105,12 @@ def interactive(draw: Callable[..., Figure], **sliders):
 
 
 def latent_explorer(G: torch.nn.Module, dims: Sequence[int] = (0, 1, 2, 3), z: torch.Tensor | None = None,
-                    n: int = 16, y: torch.Tensor | None = None, span: float = 3.0, seed: int = 0):
-    """A slider per chosen z component; moving one redraws G(z) for ``n`` fixed z at once."""
+                    n: int = 16, y: torch.Tensor | None = None, span: float = 3.0, seed: int = 0,
+                    title: str | None = None):
+    """A slider per chosen z component; moving one redraws G(z) for ``n`` fixed z at once.
+
+    ``title`` (e.g. which generator) is put before the slider values on the figure.
+    """
     import ipywidgets as W
 
     latent_dim = int(G.latent_dim)
@@ -113,7 +123,10 @@ def latent_explorer(G: torch.nn.Module, dims: Sequence[int] = (0, 1, 2, 3), z: t
                for d, v in zip(dims, start)}
 
     def draw(**values):
-        return latent_figure(G, z, dims, [values[f"z{d}"] for d in dims], y=y, nrow=int(n ** 0.5))
+        vals = [values[f"z{d}"] for d in dims]
+        label = ", ".join(f"z[{d}]={v:+.1f}" for d, v in zip(dims, vals))
+        return latent_figure(G, z, dims, vals, y=y, nrow=int(n ** 0.5),
+                             title=f"{title}\n{label}" if title else label)
 
     return interactive(draw, **sliders)
 
@@ -146,8 +159,11 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, n: int = 8, method: str = "s
 
 
 def conditional_explorer(G: torch.nn.Module, dims: Sequence[int] = (0, 1, 2), n: int = 8, span: float = 3.0,
-                         seed: int = 0, class_names: Sequence[str] | None = None):
-    """A class selector and a slider per chosen z component redraw G(z | y) for ``n`` fixed z."""
+                         seed: int = 0, class_names: Sequence[str] | None = None, title: str | None = None):
+    """A class selector and a slider per chosen z component redraw G(z | y) for ``n`` fixed z.
+
+    ``title`` (e.g. which generator) is put before G(z | y) on the figure.
+    """
     import ipywidgets as W
 
     n_classes = int(getattr(G, "n_classes", 0) or 0)
@@ -165,7 +181,7 @@ def conditional_explorer(G: torch.nn.Module, dims: Sequence[int] = (0, 1, 2), n:
     def draw(y, **values):
         labels = torch.full((n,), int(y), dtype=torch.long)
         return latent_figure(G, z, dims, [values[f"z{d}"] for d in dims], y=labels, nrow=n,
-                             title=f"G(z | y = {names[int(y)]})")
+                             title=(f"{title}: " if title else "") + f"G(z | y = {names[int(y)]})")
 
     return interactive(draw, **sliders)
 

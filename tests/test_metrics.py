@@ -157,3 +157,20 @@ def test_training_the_classifier_leaves_the_global_rng_alone(mnist5k):
     state = torch.get_rng_state()
     gl.metrics.train_domain_classifier(mnist5k.split(200)[0], epochs=1)
     assert torch.equal(state, torch.get_rng_state())
+
+
+def test_domain_fid_reuses_the_real_features_but_never_for_other_images():
+    from ganlessons import metrics as M
+    x = gl.data.load("mnist-5k", device="cpu").images()
+    a, b = x[:600], x[600:1200]
+    M._REAL_FID.clear()
+    first = gl.metrics.domain_fid(a, b)
+    assert len(M._REAL_FID) == 1
+    assert gl.metrics.domain_fid(a, b) == first and len(M._REAL_FID) == 1   # cached, same value
+    assert gl.metrics.domain_fid(a, b.clone()) == first                      # same content, same key
+    moved = b.clone()
+    moved[:, :, :, :] = b.roll(1, dims=3)                                      # same pixels, other places
+    other = gl.metrics.domain_fid(a, moved)
+    assert other != first and len(M._REAL_FID) == 2
+    M._REAL_FID.clear()
+    assert gl.metrics.domain_fid(a, moved) == other                          # the cache changes nothing

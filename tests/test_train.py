@@ -1,4 +1,5 @@
 import json
+import math
 import subprocess
 import sys
 import textwrap
@@ -306,3 +307,67 @@ def test_feature_matching_trains_g_on_d_features(small_data):
     assert len(tr.history["g_loss"]) == 5 and all(v >= 0 for v in tr.history["g_loss"])
     with pytest.raises(TypeError, match="features"):
         fm(gl.losses.GeneratorBatch(lambda v: v.sum(1), x, x))
+
+
+def test_channels_last_is_the_cpu_default_for_convolutional_models_only():
+    data = gl.data.load("mnist-5k", device="cpu", n=128)
+    gl.seed_everything(0)
+    conv = gl.train.Trainer(gl.models.DCGANGenerator28(16, 8), gl.models.DCGANDiscriminator28(8), data,
+                            device="cpu", progress=False)
+    assert conv.channels_last
+    w = conv.D.net[2].weight
+    assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+    mlp = gl.train.Trainer(gl.models.MLPGenerator(16, hidden=(8,)), gl.models.MLPDiscriminator(hidden=(8,)), data,
+                           device="cpu", progress=False)
+    assert not mlp.channels_last
+    off = gl.train.Trainer(gl.models.DCGANGenerator28(16, 8), gl.models.DCGANDiscriminator28(8), data,
+                           device="cpu", progress=False, channels_last=False)
+    assert off.D.net[2].weight.is_contiguous()
+
+
+def test_channels_last_trains_the_same_model_up_to_rounding():
+    """One step from the same weights: NHWC and NCHW give the same update, to float rounding."""
+    data = gl.data.load("mnist-5k", device="cpu", n=128)
+    runs = []
+    for cl in (False, True):
+        gl.seed_everything(0)
+        G, D = gl.models.DCGANGenerator28(16, 8), gl.models.DCGANDiscriminator28(8)
+        t = gl.train.fit(G, D, data, n_steps=1, batch_size=16, progress=False, live=False, channels_last=cl)
+        runs.append(torch.cat([p.detach().flatten() for p in t.G.parameters()]))
+    assert torch.allclose(runs[0], runs[1], atol=1e-5)
+
+
+def test_bf16_precision_trains_and_bad_precision_is_named():
+    data = gl.data.load("mnist-5k", device="cpu", n=128)
+    gl.seed_everything(0)
+    t = gl.train.fit(gl.models.DCGANGenerator28(16, 8), gl.models.DCGANDiscriminator28(8), data, n_steps=3,
+                     batch_size=16, progress=False, live=False, precision="bf16")
+    assert t.step == 3 and all(math.isfinite(v) for v in t.history["d_loss"])
+    assert next(t.G.parameters()).dtype == torch.float32  # the weights stay fp32; autocast computes in bf16
+    with pytest.raises(ValueError, match="precision='fp16' is not allowed"):
+        gl.train.Trainer(gl.models.DCGANGenerator28(16, 8), gl.models.DCGANDiscriminator28(8), data,
+                         progress=False, precision="fp16")
+
+
+def test_bf16_critic_steps_each_see_the_weights_the_previous_one_left():
+    """With n_critic = 2 the second critic step's gradient is taken at the updated weights.
+
+    D(x) = w·x on the constant point x = (1, 0), loss = D(x_real)², SGD at lr 0.1: w ← 0.8·w per
+    step, so w goes 0.5 → 0.4 → 0.32. A stale bf16 copy of w in the second step would give
+    0.5 − 2·0.1·2·0.5 = 0.3.
+    """
+    class Const:
+        device = torch.device("cpu")
+        def sample(self, n, generator=None):
+            return torch.tensor([[1.0, 0.0]]).expand(n, 2), torch.zeros(n, dtype=torch.long)
+
+    G = torch.nn.Linear(1, 2)
+    G.latent_dim = 1
+    D = torch.nn.Sequential(torch.nn.Linear(2, 1, bias=False), torch.nn.Flatten(0))
+    with torch.no_grad():
+        D[0].weight.copy_(torch.tensor([[0.5, 0.0]]))
+    t = gl.train.Trainer(G, D, Const(), d_loss=lambda r, f: (r ** 2).mean(), g_loss=lambda f: f.mean(),
+                         n_critic=2, batch_size=4, device="cpu", progress=False, live=False, precision="bf16",
+                         opt_d=lambda p: torch.optim.SGD(p, lr=0.1), opt_g=lambda p: torch.optim.SGD(p, lr=0.0))
+    t.fit(n_steps=1)
+    assert D[0].weight[0, 0].item() == pytest.approx(0.32, abs=2e-3)
