@@ -18,12 +18,12 @@ import ast
 import json
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from . import live as _live
+from .utils import atomic_write_bytes
 
 __all__ = ["Lesson", "start", "to_json"]
 
@@ -130,16 +130,7 @@ def _atomic_write_json(record: dict, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.parent and not path.parent.is_dir():
         raise ValueError(f"out_json={str(path)!r}: the folder {str(path.parent)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(record, fh, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_bytes(json.dumps(record, indent=2).encode(), path)
 
 
 _current: list[Lesson] = []

@@ -26,9 +26,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -38,7 +36,7 @@ import torch.nn as nn
 
 from . import losses as L
 from . import models as M
-from .utils import check_in, check_positive, pick_device, seed_everything
+from .utils import atomic_write_bytes, check_positive, pick_device, seed_everything
 
 __all__ = ["RECIPES", "available", "load", "card", "train", "evaluate", "save", "pretrain", "weights_path",
            "card_path", "remeasure", "EMA", "LinearDecay", "recalibrate_batchnorm", "PretrainedError", "sampler", "describe",
@@ -448,23 +446,6 @@ def evaluate(G: nn.Module, *, n: int = 1000, draws: int = 5, n_histogram: int = 
 # ----------------------------------------------------------------------------- writing
 
 
-def _atomic_write_bytes(data: bytes, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save(name: str, G: nn.Module, info: dict, folder: str | os.PathLike | None = None) -> tuple[Path, Path]:
     """Write G's weights (float16 safetensors) and its card (JSON, with the file's sha256), each atomically."""
     from safetensors.torch import save as st_save
@@ -474,10 +455,10 @@ def save(name: str, G: nn.Module, info: dict, folder: str | os.PathLike | None =
                for k, v in G.state_dict().items()}
     blob = st_save(tensors, metadata={"format": FORMAT, "name": key})
     wpath, cpath = weights_path(key, folder), card_path(key, folder)
-    _atomic_write_bytes(blob, wpath)
+    atomic_write_bytes(blob, wpath)
     record = {"format": FORMAT, "name": key, **info, "size_bytes": len(blob),
               "sha256": hashlib.sha256(blob).hexdigest()}
-    _atomic_write_bytes((json.dumps(record, indent=1) + "\n").encode(), cpath)
+    atomic_write_bytes((json.dumps(record, indent=1) + "\n").encode(), cpath)
     return wpath, cpath
 
 
@@ -501,7 +482,7 @@ def remeasure(name: str, folder: str | os.PathLike | None = None) -> dict:
     info = card(key, folder)
     G = load(key, device="cpu", folder=folder)
     info["figures"] = evaluate(G)
-    _atomic_write_bytes((json.dumps(info, indent=1) + "\n").encode(), card_path(key, folder))
+    atomic_write_bytes((json.dumps(info, indent=1) + "\n").encode(), card_path(key, folder))
     return info
 
 

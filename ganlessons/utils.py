@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import tempfile
@@ -51,27 +52,35 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(int(seed))
 
 
-def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``.
+def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``.
 
-    A crash or Ctrl-C halfway through leaves the old checkpoint intact, never half a file.
+    A crash or Ctrl-C halfway through leaves the old file intact, never half a file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint is an ordinary file
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; these are ordinary files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path`` (see
+    :func:`atomic_write_bytes`): a checkpoint is either the old one or the new one, never half."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return atomic_write_bytes(buf.getvalue(), path)
 
 
 def safe_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:

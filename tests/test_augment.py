@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-import torch.nn as nn
 
 import ganlessons as gl
 from ganlessons.augment import DiffAugment, cutout, translation
