@@ -16,7 +16,8 @@ Remedies of the field for long runs on small data go into the recipes (each a le
   2019, arXiv:1806.04498): θ_EMA ← β·θ_EMA + (1 − β)·θ after every G step; the EMA generator is
   the one shipped. Its BatchNorm statistics are re-estimated afterwards on its own activations
   (:func:`recalibrate_batchnorm`): the running statistics of the trained G belong to other weights.
-- a linear learning-rate decay to zero over the last part of the run, for both players;
+- a linear learning-rate decay to zero over the last part of the run, for both players (where a
+  recipe's ``decay_from`` is below 1: the MLP GANs measured better without it);
 - where a recipe says ``augment``, differentiable augmentation (:mod:`ganlessons.augment`, Zhao et
   al. 2020): D sees randomly shifted images, real and generated, so 4,000 digits last longer.
 """
@@ -62,7 +63,9 @@ RECIPES: dict[str, dict[str, Any]] = {
         "discriminator": ["MLPDiscriminator", {}],
         "loss": "gan", "n_critic": 1, "optimizer": ["adam", {"lr": 2e-4, "betas": [0.5, 0.999]}],
         "regularizers": [], "constraint": None,
-        "batch_size": 64, "n_steps": 10000, "ema_beta": 0.999, "decay_from": 0.5, "seed": 0,
+        # decay_from 1.0: a constant learning rate. Decaying over the second half of 10,000 steps
+        # measured worse (domain_fid 97 against 63), and longer runs got worse after ~12,500 steps.
+        "batch_size": 64, "n_steps": 12500, "ema_beta": 0.999, "decay_from": 1.0, "seed": 0,
     },
     "cgan": {
         "lesson": "02_cgan", "title": "conditional MLP GAN (Mirza & Osindero 2014), one-hot labels, matching-aware D",
@@ -70,7 +73,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         "discriminator": ["ConditionalMLPDiscriminator", {"n_classes": 10, "embedding": "onehot"}],
         "loss": "gan", "n_critic": 1, "optimizer": ["adam", {"lr": 2e-4, "betas": [0.5, 0.999]}],
         "regularizers": [["MismatchPenalty", {"weight": 1.0}]], "constraint": None,
-        "batch_size": 64, "n_steps": 10000, "ema_beta": 0.999, "decay_from": 0.5, "seed": 0,
+        # a constant learning rate measured better than decaying it over the second half (33 against 38)
+        "batch_size": 64, "n_steps": 10000, "ema_beta": 0.999, "decay_from": 1.0, "seed": 0,
     },
     "dcgan": {
         "lesson": "03_dcgan", "title": "DCGAN (Radford et al. 2016) for 28×28, nf = 32",
