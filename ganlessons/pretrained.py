@@ -226,13 +226,13 @@ class EMA:
             raise ValueError(f"beta must be in [0, 1), got {beta!r}")
         self.beta = float(beta)
         self.G = copy.deepcopy(G).eval().requires_grad_(False)
-        self._src = [p for p in G.parameters()]
-        self._dst = [p for p in self.G.parameters()]
+        self._src, self._dst = list(G.parameters()), list(self.G.parameters())
+        self._src_buffers, self._dst_buffers = list(G.buffers()), list(self.G.buffers())
 
     @torch.no_grad()
     def after_step(self, trainer) -> None:
         torch._foreach_lerp_(self._dst, self._src, 1.0 - self.beta)  # θ_EMA += (1 − β)(θ − θ_EMA)
-        for b_dst, b_src in zip(self.G.buffers(), trainer.G.buffers()):
+        for b_dst, b_src in zip(self._dst_buffers, self._src_buffers):  # BatchNorm statistics
             b_dst.copy_(b_src)
 
 

@@ -25,6 +25,7 @@ Where later lessons plug in (no fork of the loop needed):
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from typing import Any, Callable, Iterable
@@ -334,7 +335,9 @@ class Trainer:
 
     def _autocast(self):
         """bf16 autocast for a forward pass and its loss when ``precision="bf16"``, else nothing."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        if self.precision != "bf16":
+            return contextlib.nullcontext()  # fp32: nothing to set up on every step
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def _d_step(self) -> dict[str, torch.Tensor]:
         with self._autocast():
