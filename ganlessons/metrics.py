@@ -314,7 +314,7 @@ def fid_report(trainer, data, n_eval: int = 2000, seed: int = 0) -> dict:
         z = torch.randn(k, trainer.latent_dim, generator=gen)
         y = (torch.arange(i, i + k) % trainer.n_classes) if trainer.conditional else None
         chunks.append(trainer.sample(z, y))
-    x_fake = torch.cat(chunks)
+    x_fake = torch.cat(chunks).clamp(-1, 1)  # a G without tanh (PGGAN's) is clipped as its images are written
     domain = getattr(data, "name", "mnist")
     return {"domain_fid": domain_fid(x_fake, real_b, domain), "domain_fid_real_vs_real": domain_fid(real_a, real_b, domain),
             "n": n}

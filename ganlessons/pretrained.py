@@ -3,7 +3,7 @@
     G = gl.pretrained.load("dcgan")          # eval mode, on the best device, ready to sample
     gl.pretrained.available()                # name → model card (how it was trained, how good it is)
 
-The generators are the lessons' own architectures (lessons 01–05), trained longer than a lecture
+The generators are the lessons' own architectures (lessons 01–06), trained longer than a lecture
 allows on the first 4,000 digits of ``mnist-5k`` — the split the domain classifier was trained on —
 and measured on the held-out 1,000 (:func:`evaluate`). The weights are safetensors files (no
 pickle, float16) beside a JSON model card in ``ganlessons/assets/pretrained/``; the card holds the
@@ -99,6 +99,20 @@ RECIPES: dict[str, dict[str, Any]] = {
         "loss": "wgan", "n_critic": 5, "optimizer": ["adam", {"lr": 1e-4, "betas": [0.0, 0.9]}],
         "regularizers": [["GradientPenalty", {"lambda_gp": 10.0}]], "constraint": None,
         "batch_size": 64, "n_steps": 5000, "ema_beta": 0.999, "decay_from": 0.5, "seed": 0,
+    },
+    "pggan": {
+        "lesson": "06_pggan", "title": "progressive GAN (Karras et al. 2018), 4→8→16→32, WGAN-GP + drift, "
+                                      "PixelNorm, minibatch stddev, equalized LR",
+        "generator": ["ProgressiveGenerator", {"max_resolution": 32, "fmap_base": 256, "fmap_max": 64}],
+        "discriminator": ["ProgressiveDiscriminator", {"max_resolution": 32, "fmap_base": 256, "fmap_max": 64}],
+        "loss": "wgan", "n_critic": 1, "optimizer": ["adam", {"lr": 1e-3, "betas": [0.0, 0.99]}],
+        "regularizers": [["GradientPenalty", {"lambda_gp": 10.0}], ["DriftPenalty", {"eps_drift": 1e-3}]],
+        "constraint": None,
+        # the paper's minibatch of 16 (batch 64 at lr 1e-3 measured unstable at 8×8: the critic lost
+        # and G collapsed); 50k images per phase (the code's default: 600k) and 2 more phases at
+        # 32×32 at the end: (6 + 2) × 50k images / 16 = 25,000 steps
+        "size": 32, "progressive": {"images_per_phase": 50000, "extra_phases": 2},
+        "batch_size": 16, "n_steps": 25000, "ema_beta": 0.999, "decay_from": 1.0, "seed": 0,
     },
 }
 
@@ -327,7 +341,16 @@ def train(name: str, *, recipe: dict | None = None, device: str | torch.device =
         check_positive("n_steps", n_steps, integer=True)
         r["n_steps"] = int(n_steps)
     dev = pick_device(device)
-    train_set, held = gdata.load("mnist-5k", device=dev).split(TRAIN_SPLIT)
+    train_set, held = gdata.load("mnist-5k", device=dev, size=r.get("size", 28)).split(TRAIN_SPLIT)
+    schedule = None
+    if r.get("progressive"):  # PGGAN: the level of detail follows the images shown, the reals are faded
+        from .progressive import FadedReals, ProgressiveSchedule
+        spec = dict(r["progressive"])
+        extra = spec.pop("extra_phases", 1)
+        schedule = ProgressiveSchedule(**spec, max_resolution=r["size"])
+        if n_steps is None:
+            r["n_steps"] = schedule.steps_for(r["batch_size"], r["n_critic"], extra_phases=extra)
+        train_set = FadedReals(train_set)
     seed_everything(r["seed"])
     G, D = build(r["generator"], "generator"), build(r["discriminator"], "discriminator")
     if r.get("augment"):  # DiffAugment: D sees translated images, real and generated, in both updates
@@ -335,7 +358,7 @@ def train(name: str, *, recipe: dict | None = None, device: str | torch.device =
         D = DiffAugment(D, r["augment"])
     sched = LinearDecay(r["n_steps"], r["decay_from"])
     trajectory: list[tuple[int, float]] = []
-    x_held = held.images(1000)
+    x_held = _as_digits(held.images(1000))
 
     def watch(trainer):
         if eval_every and trainer.step % eval_every == 0:
@@ -354,12 +377,15 @@ def train(name: str, *, recipe: dict | None = None, device: str | torch.device =
     trainer = Trainer(G, D, train_set, loss=r["loss"], n_critic=r["n_critic"], d_regularizers=regs,
                       constraint=constraint, opt_d=_optimizer(r["optimizer"]), opt_g=_optimizer(r["optimizer"]),
                       batch_size=r["batch_size"], seed=r["seed"], device=dev, progress=progress, live=False,
-                      n_samples=16, callbacks=[sched], channels_last=r.get("channels_last"))
+                      n_samples=16, callbacks=[sched] + ([schedule] if schedule else []),
+                      channels_last=r.get("channels_last"))
     r["channels_last"] = trainer.channels_last  # the memory order changes the rounding: part of the recipe
     ema = EMA(trainer.G, r["ema_beta"])  # a copy of G as the trainer holds it: on its device, in its layout
     trainer.callbacks += [ema, watch]
     t0 = time.perf_counter()
     trainer.fit(n_steps=r["n_steps"])
+    if schedule is not None:  # a shipped generator samples at full resolution (load() builds it so)
+        ema.G.set_lod(0.0)
     G_ema = recalibrate_batchnorm(ema.G, label_p=trainer._label_p)
     return G_ema, trainer, trajectory, r
 
@@ -367,8 +393,19 @@ def train(name: str, *, recipe: dict | None = None, device: str | torch.device =
 # ----------------------------------------------------------------------------- measuring
 
 
+def _as_digits(x: torch.Tensor) -> torch.Tensor:
+    """Images as the 28×28 digits the figures compare with: in [-1, 1], the 2-px padding of 32×32 removed.
+
+    PGGAN's G has no tanh (its toRGB is linear, as the authors' code), so its samples are clipped
+    to the data range as the official code does when it writes images.
+    """
+    x = x.float().clamp(-1.0, 1.0)
+    return x[..., 2:30, 2:30] if x.shape[-1] == 32 else x
+
+
 def _samples(G: nn.Module, n: int, seed: int, batch: int = 500) -> torch.Tensor:
-    """n samples from z of a generator of their own; a conditional G gets each class equally often."""
+    """n samples from z of a generator of their own, as 28×28 digits in [-1, 1] (:func:`_as_digits`);
+    a conditional G gets each class equally often."""
     gen = torch.Generator().manual_seed(seed)
     dev = next(G.parameters()).device
     n_classes = int(getattr(G, "n_classes", 0) or 0)
@@ -386,7 +423,7 @@ def _samples(G: nn.Module, n: int, seed: int, batch: int = 500) -> torch.Tensor:
                     out.append(G(z))
     finally:
         G.train(was)
-    return torch.cat(out).float()
+    return _as_digits(torch.cat(out))
 
 
 def _fid_of(G, x_held, seed=0):
@@ -584,12 +621,15 @@ def compare(G_own: nn.Module, G_shipped: nn.Module, *, n: int = 32, seed: int = 
 
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(n, G_shipped.latent_dim, generator=gen)
+    same = G_own.latent_dim == G_shipped.latent_dim  # a lesson may shrink z (lesson 06): then each its own z
+    z_own = z if same else torch.randn(n, G_own.latent_dim, generator=gen)
     k = int(getattr(G_shipped, "n_classes", 0) or 0)
     y = torch.arange(n) % k if k else None
     fig, axes = plt.subplots(1, 2, figsize=(10, 10 * (n // 8) / 8 / 2 + 0.6))
-    for ax, G, title in ((axes[0], G_own, own), (axes[1], G_shipped, describe(G_shipped))):
-        show_grid(sampler(G)(z, y).cpu(), nrow=8, ax=ax, title=title)
-    fig.suptitle("the same z" + (" and labels" if k else "") + " through both generators")
+    for ax, G, zz, title in ((axes[0], G_own, z_own, own), (axes[1], G_shipped, z, describe(G_shipped))):
+        show_grid(sampler(G)(zz, y).cpu(), nrow=8, ax=ax, title=title)
+    fig.suptitle(("the same z" + (" and labels" if k else "") if same else
+                  f"z of {G_own.latent_dim} and {G_shipped.latent_dim} dimensions") + " through both generators")
     fig.tight_layout()
     return fig
 

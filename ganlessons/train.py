@@ -113,7 +113,8 @@ class Trainer:
             AMX or AVX512-BF16 and on recent GPUs; slower on most laptop CPUs; other numerics,
             so other results for the same seed.
         callbacks: ``cb(trainer)`` after each generator step; objects with a ``before_step``
-            method are also called before it (a fade-in schedule).
+            method are also called before it (a fade-in schedule), and once more before the first
+            snapshot, so ``before_step`` must give the same state when called twice at one step.
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, data, *, loss: str = "gan",
@@ -249,6 +250,8 @@ class Trainer:
         after = [cb.after_step if hasattr(cb, "after_step") else cb for cb in self.callbacks
                  if callable(cb) or hasattr(cb, "after_step")]
         if not self.snapshots:
+            for cb in before:  # the first snapshot shows G as step 0 trains it (PGGAN: at 4×4)
+                cb.before_step(self)
             self._snapshot()
 
         bar = None

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-__all__ = ["grid_image", "show_grid", "plot_losses", "plot_timeline", "decision_surface", "plot_points",
+__all__ = ["grid_image", "show_grid", "plot_losses", "plot_timeline", "decision_surface", "plot_points", "schedule_figure", "fade_figure", "plot_growth",
            "smooth"]
 
 
@@ -149,3 +149,86 @@ def plot_points(x_real: torch.Tensor, x_fake: torch.Tensor, D: torch.nn.Module |
 
 # Notebooks close figures they show; a script that makes many should too.
 matplotlib.rcParams["figure.max_open_warning"] = 50
+
+
+# ----------------------------------------------------------------------------- progressive growing (lesson 06)
+
+
+def schedule_figure(schedule, n_images: int, batch_size: int | None = None) -> Figure:
+    """Resolution and fade-in α against real images shown (Karras et al. 2018's schedule), Adam resets marked."""
+    from .models.pggan import level_of
+
+    x = np.linspace(0, n_images, 800)
+    lods = np.array([schedule.lod(int(i)) for i in x])
+    res = np.array([level_of(float(v), schedule.max_resolution)[0] for v in lods])
+    alpha = np.array([level_of(float(v), schedule.max_resolution)[1] for v in lods])
+    fig, (a, b) = plt.subplots(2, 1, figsize=(8, 3.6), sharex=True)
+    a.step(x, res, where="post", color="tab:blue")
+    a.set_yscale("log", base=2); a.set_yticks(sorted(set(res.tolist()))); a.set_yticklabels([f"{r}×{r}" for r in sorted(set(res.tolist()))])
+    a.set_ylabel("resolution")
+    b.plot(x, alpha, color="tab:orange"); b.set_ylim(-0.05, 1.05); b.set_ylabel("α (fade-in)")
+    fades = np.flatnonzero(np.diff(np.floor(lods)) != 0) + 1      # floor(lod) or ceil(lod) changes: Adam reset
+    ends = np.flatnonzero(np.diff(np.ceil(lods)) != 0) + 1
+    for i in np.union1d(fades, ends):
+        for ax in (a, b):
+            ax.axvline(x[i], color="gray", lw=0.8, ls=":")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    b.set_xlabel("real images shown" + (f" (batch {batch_size}: {n_images // batch_size:,} steps)" if batch_size else ""))
+    a.set_title(f"{schedule!r}; dotted: Adam's state reset", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def fade_figure(G, z: torch.Tensor, x_real: torch.Tensor, resolution: int, alpha: float, D=None,
+                nrow: int = 4, title: str | None = None) -> Figure:
+    """The fade-in at (resolution, α): G's old path, new path and blend; the real images as D sees them.
+
+    Works on G (and D) at that level and puts their level back. With ``D``, the titles carry its
+    mean score on the blended fakes and on the faded reals.
+    """
+    from .progressive import fade_reals
+
+    saved = [(m, m.resolution, m.alpha) for m in (G, D) if m is not None]
+    try:
+        G.set_level(resolution, alpha)
+        if D is not None:
+            D.set_level(resolution, alpha)
+        dev = next(G.parameters()).device
+        old, new = (t.cpu() for t in G.fade_paths(z.to(dev)))
+        blend = G(z.to(dev)).cpu()
+        x = x_real.cpu()
+        r_old, r_new, r_blend = fade_reals(x, resolution, 0.0), fade_reals(x, resolution, 1.0), fade_reals(x, resolution, alpha)
+        score = {}
+        if D is not None:
+            ddev = next(D.parameters()).device
+            score = {"fake": D(blend.to(ddev)).mean().item(), "real": D(r_blend.to(ddev)).mean().item()}
+    finally:
+        for m, res, a in saved:
+            m.set_level(res, a)
+    fig, axes = plt.subplots(2, 3, figsize=(9, 7.0))
+    half = resolution // 2
+    cols = [f"old: {half}×{half} upscaled", f"new: {resolution}×{resolution}", f"blend, α = {alpha:.2f}"]
+    for j, (img, head) in enumerate(zip((old, new, blend), cols)):
+        show_grid(img, nrow=nrow, ax=axes[0, j], title=f"G · {head}" + (f"\nD(fake) = {score['fake']:.2f}" if score and j == 2 else ""))
+    for j, (img, head) in enumerate(zip((r_old, r_new, r_blend), cols)):
+        show_grid(img, nrow=nrow, ax=axes[1, j], title=f"reals · {head}" + (f"\nD(real) = {score['real']:.2f}" if score and j == 2 else ""))
+    fig.suptitle(title or f"fading in {resolution}×{resolution}: (1 − α)·old + α·new for G's output and D's input", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_growth(snapshots, schedule, images_per_step: int, n_images: int = 16) -> Figure:
+    """The fixed-z snapshots of a progressive run, each titled with its resolution and α."""
+    if not snapshots:
+        raise ValueError("no snapshots yet: train first")
+    nrow = int(np.ceil(np.sqrt(n_images)))
+    fig, axes = plt.subplots(1, len(snapshots), figsize=(1.9 * len(snapshots), 2.5), squeeze=False)
+    for ax, (step, x) in zip(axes[0], snapshots):
+        res, alpha = schedule.level(max(step - 1, 0) * images_per_step)  # the level G sampled at
+        show_grid(x[:n_images], nrow=nrow, ax=ax)
+        ax.set_title(f"step {step}\n{res}×{res}" + (f", α {alpha:.2f}" if alpha < 1 else ""), fontsize=8)
+    fig.suptitle("the same z as the networks grow", y=1.02)
+    fig.tight_layout()
+    return fig

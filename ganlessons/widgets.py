@@ -18,7 +18,7 @@ from . import viz
 from .utils import check_in
 
 __all__ = ["latent_grid", "latent_figure", "latent_sweep", "latent_explorer", "interactive", "interpolate", "conditional_explorer",
-           "optimal_discriminator_explorer", "frame_explorer", "transposed_conv_explorer"]
+           "optimal_discriminator_explorer", "frame_explorer", "transposed_conv_explorer", "fade_explorer"]
 
 
 def _check_dims(dims: Sequence[int], latent_dim: int) -> list[int]:
@@ -224,3 +224,29 @@ def transposed_conv_explorer(n: int = 3, k: int = 3, s: int = 2, p: int = 1, op:
     sliders = {"n": slider(n, 1, 8, "n (input)"), "k": slider(k, 1, 7, "k (kernel)"), "s": slider(s, 1, 4, "s (stride)"),
                "p": slider(p, 0, 3, "p (padding)"), "op": slider(op, 0, 3, "op (out pad)")}
     return interactive(convt.plot_transposed_conv, **sliders)
+
+
+def fade_explorer(models: dict, z: torch.Tensor, x_real: torch.Tensor, alpha: float = 0.5, title: str | None = None):
+    """The fade-in α slider: pick a transition (resolution) and α; see G's two paths, their blend, and the reals.
+
+    ``models`` maps a resolution to ``(G, D)`` (D may be None), e.g. ``TransitionSnapshots.models``,
+    or ``{r: (G, None) for r in (8, 16, 32)}`` for one trained G.
+    """
+    import ipywidgets as W
+
+    if not models:
+        raise ValueError("models is empty: train through at least one fade-in (TransitionSnapshots), "
+                         "or pass {resolution: (G, D)}")
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    options = sorted(models)
+    sliders = {"resolution": W.Dropdown(options=[(f"{r}×{r}", r) for r in options], value=options[-1],
+                                        description="fade in"),
+               "alpha": W.FloatSlider(value=float(alpha), min=0.0, max=1.0, step=0.05, description="α",
+                                      continuous_update=False)}
+
+    def draw(resolution, alpha):
+        G, D = models[resolution]
+        return viz.fade_figure(G, z, x_real, resolution, alpha, D=D, title=title)
+
+    return interactive(draw, **sliders)

@@ -70,6 +70,9 @@ RIGHT = {
     "critic_loss": (checks.critic_loss, lambda r, f: f.mean() - r.mean()),
     "clip_weights": (checks.clip_weights, _right_clip),
     "gradient_penalty": (checks.gradient_penalty, gl.losses.gradient_penalty),
+    "fade_in": (checks.fade_in, lambda old, new, a: (1 - a) * old + a * new),
+    "pixel_norm": (checks.pixel_norm, lambda x: gl.layers.PixelNorm()(x)),
+    "minibatch_stddev": (checks.minibatch_stddev, lambda x, g=4: gl.layers.MinibatchStdDev(g)(x)),
 }
 
 

@@ -25,8 +25,11 @@ def test_every_lesson_generator_is_shipped_and_loads_ready(name):
     assert type(G).__name__ == recipe["generator"][0]
     assert not G.training and not any(p.requires_grad for p in G.parameters())
     assert G.card["name"] == name and G.card["lesson"] == recipe["lesson"]
-    z = torch.randn(6, 100)
+    z = torch.randn(6, G.latent_dim)
     x = G(z, torch.arange(6)) if getattr(G, "n_classes", 0) else G(z)
+    if name == "pggan":  # 28×28 digits padded to 32×32, a linear toRGB (no tanh): clipped as the official code writes images
+        assert x.shape == (6, 1, 32, 32) and (G.resolution, G.alpha) == (32, 1.0)
+        x = P._as_digits(x)
     assert x.shape == (6, 1, 28, 28) and x.dtype == torch.float32 and x.abs().max() <= 1
     # a trained generator, not the initial weights: the samples differ from each other and use both ends
     assert x.std(0).mean() > 0.05 and (x > 0.5).float().mean() > 0.03
@@ -333,3 +336,17 @@ def test_remeasure_rewrites_the_figures_not_the_weights(tmp_path, capsys):
     assert f["draws"] == 5 and f["floor_range"][0] <= f["floor"] <= f["floor_range"][1]
     assert f["domain_fid_range"][0] <= f["domain_fid"] <= f["domain_fid_range"][1]
     assert "card rewritten" in capsys.readouterr().out
+
+
+def test_pretrain_runs_the_progressive_recipe(tmp_path, capsys):
+    """pggan's recipe goes through the same command: 32×32 data faded by the schedule, G saved at full size."""
+    import copy
+    from ganlessons.cli import main
+    recipe = copy.deepcopy(P.RECIPES["pggan"])
+    assert main(["pretrain", "pggan", "--steps", "6", "--device", "cpu", "--out", str(tmp_path), "--quiet"]) == 0
+    card = P.card("pggan", tmp_path)
+    assert card["recipe"]["progressive"]["images_per_phase"] == P.RECIPES["pggan"]["progressive"]["images_per_phase"]
+    assert card["recipe"]["n_steps"] == 6 and card["training"]["images_seen"] == 6 * card["recipe"]["batch_size"]
+    G = P.load("pggan", folder=tmp_path)
+    assert (G.resolution, G.alpha) == (32, 1.0) and G(torch.randn(2, G.latent_dim)).shape == (2, 1, 32, 32)
+    assert P.RECIPES["pggan"] == recipe  # training a copy: the built-in recipe is not modified
