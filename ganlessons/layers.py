@@ -1,4 +1,5 @@
-"""The layers of progressive growing (Karras, Aila, Laine & Lehtinen 2018, arXiv:1710.10196, §3–4.2).
+"""The layers of progressive growing (Karras, Aila, Laine & Lehtinen 2018, arXiv:1710.10196, §3–4.2)
+and of StyleGAN (Karras, Laine & Aila 2019, arXiv:1812.04948; StyleGAN2: Karras et al. 2020, arXiv:1912.04958).
 
 Each follows the authors' code (github.com/tkarras/progressive_growing_of_gans, ``networks.py``):
 
@@ -10,7 +11,10 @@ Each follows the authors' code (github.com/tkarras/progressive_growing_of_gans, 
   paper writes ŵ = w/c), so every layer learns at the same relative speed under Adam, whose steps
   do not depend on the gradient's scale.
 - :func:`upscale2d` (nearest neighbour) and :func:`downscale2d` (2×2 box filter), the resampling
-  of G and D.
+  of G and D;
+- StyleGAN's :class:`NoiseInjection`, :class:`AdaIN` (instance norm, then the style's scale and
+  bias) and :class:`Blur` (``networks_stylegan.py``), and StyleGAN2's :class:`ModulatedConv2d`
+  (weight demodulation, ``networks_stylegan2.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import torch.nn.functional as F
 from .utils import check_positive
 
 __all__ = ["PixelNorm", "MinibatchStdDev", "EqualizedLinear", "EqualizedConv2d", "upscale2d", "downscale2d",
-           "lerp"]
+           "lerp", "NoiseInjection", "AdaIN", "instance_norm", "Blur", "ModulatedConv2d"]
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
@@ -189,3 +193,115 @@ class EqualizedConv2d(_Equalized):
     def extra_repr(self) -> str:
         k = self.kernel_size
         return f"{self.in_channels} → {self.out_channels}, {k}×{k}, {self._repr_tail()}"
+
+
+# ----------------------------------------------------------------------------- StyleGAN (Karras, Laine & Aila 2019)
+
+
+class NoiseInjection(nn.Module):
+    """x + B·n with n ~ N(0, 1) of shape N×1×H×W and B a learned per-channel scale, initialised to 0.
+
+    ``networks_stylegan.py:apply_noise``: one noise image per sample, shared by the channels and
+    scaled per channel; B = 0 at the start, so the layer begins as the identity. ``noise`` gives the
+    noise image (fixed noise, or zeros to switch it off); else it is drawn fresh.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        check_positive("channels", channels, integer=True)
+        self.weight = nn.Parameter(torch.zeros(int(channels)))
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        if noise is None:
+            noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
+        elif noise.dim() != 4 or noise.shape[1] != 1 or noise.shape[2:] != x.shape[2:]:
+            raise ValueError(f"noise must have shape (N, 1, {x.shape[2]}, {x.shape[3]}), got {tuple(noise.shape)}")
+        return x + noise * self.weight.view(1, -1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.numel()} channels, per-channel scale (0 at start)"
+
+
+def instance_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(x − mean_HW x) / sqrt(mean_HW (x − mean)² + ε) per sample and channel (``networks_stylegan.py``)."""
+    x = x - x.mean(dim=(2, 3), keepdim=True)
+    return x * torch.rsqrt(x.pow(2).mean(dim=(2, 3), keepdim=True) + eps)
+
+
+class AdaIN(nn.Module):
+    """AdaIN(x, w) = (s(w) + 1) · instance_norm(x) + b(w), with (s, b) = A(w), A an equalized affine map.
+
+    Karras et al. 2019, eq. (1), as ``instance_norm`` followed by ``style_mod``: A has gain 1 and
+    zero biases, so the scale s + 1 starts near 1 and the bias b near 0.
+    """
+
+    def __init__(self, channels: int, w_dim: int):
+        super().__init__()
+        self.channels = int(channels)
+        self.affine = EqualizedLinear(w_dim, 2 * self.channels, gain=1.0)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"AdaIN needs N×{self.channels}×H×W feature maps, got {tuple(x.shape)}")
+        style = self.affine(w).view(-1, 2, self.channels, 1, 1)
+        return instance_norm(x) * (style[:, 0] + 1) + style[:, 1]
+
+    def extra_repr(self) -> str:
+        return f"{self.channels} channels, styles from w ({self.affine.in_features})"
+
+
+class Blur(nn.Module):
+    """The [1, 2, 1] ⊗ [1, 2, 1] / 16 low-pass filter, per channel, "same" padding (``blur2d``).
+
+    StyleGAN applies it after each upsampling in G (and before each downsampling in D) against the
+    aliasing of nearest-neighbour resampling.
+    """
+
+    def __init__(self):
+        super().__init__()
+        k = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("kernel", (k[:, None] * k[None, :] / 16.0)[None, None], persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        return F.conv2d(x, self.kernel.to(x.dtype).expand(c, 1, 3, 3), padding=1, groups=c)
+
+    def extra_repr(self) -> str:
+        return "[1, 2, 1] ⊗ [1, 2, 1] / 16"
+
+
+class ModulatedConv2d(nn.Module):
+    """StyleGAN2's convolution: w′ = w·s (s = A(w) + 1 per input channel), then demodulation
+    w″ = w′ / sqrt(Σ_{in, k} w′² + 1e-8) per output channel (Karras et al. 2020, eq. 1–3).
+
+    With inputs of unit variance and independent entries, every output channel has unit variance:
+    demodulation does what instance norm did, from the weights alone, so the feature maps keep
+    their relative magnitudes (instance norm's erasure of them is what the "droplet" artefacts
+    work around). Grouped convolution: one kernel per sample.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, w_dim: int, *, demodulate: bool = True):
+        super().__init__()
+        self.conv = EqualizedConv2d(in_channels, out_channels, kernel_size, bias=False)
+        self.affine = EqualizedLinear(w_dim, in_channels, gain=1.0)
+        self.demodulate = bool(demodulate)
+
+    def weights(self, w: torch.Tensor) -> torch.Tensor:
+        """The per-sample kernels w″, N × out × in × k × k."""
+        s = self.affine(w) + 1.0                                              # N × in
+        weight = self.conv.weight[None] * self.conv.w_mul * s[:, None, :, None, None]
+        if self.demodulate:
+            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+        return weight
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        n, c, h, wd = x.shape
+        if c != self.conv.in_channels:
+            raise ValueError(f"ModulatedConv2d needs N×{self.conv.in_channels}×H×W inputs, got {tuple(x.shape)}")
+        weight = self.weights(w)
+        out = F.conv2d(x.reshape(1, n * c, h, wd), weight.reshape(-1, c, *weight.shape[3:]),
+                       padding=self.conv.kernel_size // 2, groups=n)
+        return out.reshape(n, -1, h, wd)
+
+    def extra_repr(self) -> str:
+        return f"demodulate={self.demodulate}"

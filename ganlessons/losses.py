@@ -30,7 +30,7 @@ __all__ = [
     "d_loss_bce", "g_loss_nonsaturating", "g_loss_minimax", "one_sided_label_smoothing",
     "d_loss_wgan", "g_loss_wgan", "d_loss_hinge", "g_loss_hinge", "d_loss_lsgan", "g_loss_lsgan",
     "LOSSES", "resolve", "gradient_penalty", "interpolate_gradient_norms", "GradientPenalty", "DriftPenalty", "clip_weights",
-    "WeightClip", "CriticBatch", "MismatchPenalty", "mismatched_labels", "GeneratorBatch", "FeatureMatching",
+    "WeightClip", "CriticBatch", "MismatchPenalty", "mismatched_labels", "GeneratorBatch", "FeatureMatching", "R1Penalty",
 ]
 
 
@@ -208,6 +208,29 @@ class DriftPenalty:
 
     def __repr__(self) -> str:
         return f"DriftPenalty(eps_drift={self.eps_drift})"
+
+
+class R1Penalty:
+    """R1 = (γ/2)·E_x[‖∇_x D(x)‖²] on real images only (Mescheder, Geiger & Nowozin 2018, arXiv:1801.04406).
+
+    StyleGAN's ``D_logistic_simplegp`` (``training/loss.py``): the zero-centred penalty with the
+    non-saturating loss; γ = 10 at FFHQ's scale. The gradient is of the sum of D's outputs with
+    respect to each real image, per sample, squared and summed over its pixels.
+    """
+
+    name = "r1"
+
+    def __init__(self, gamma: float = 10.0):
+        check_positive("gamma", gamma)
+        self.gamma = float(gamma)
+
+    def __call__(self, batch: CriticBatch) -> torch.Tensor:
+        x = batch.x_real.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(batch.critic(x).float().sum(), x, create_graph=True)
+        return 0.5 * self.gamma * grad.pow(2).flatten(1).sum(dim=1).mean()
+
+    def __repr__(self) -> str:
+        return f"R1Penalty(gamma={self.gamma:g})"
 
 
 def mismatched_labels(y: torch.Tensor, n_classes: int) -> torch.Tensor:

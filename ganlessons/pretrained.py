@@ -117,7 +117,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 _LOSS_PARTS = {"MismatchPenalty": L.MismatchPenalty, "GradientPenalty": L.GradientPenalty,
-               "WeightClip": L.WeightClip, "DriftPenalty": L.DriftPenalty}
+               "WeightClip": L.WeightClip, "DriftPenalty": L.DriftPenalty,
+               "R1Penalty": L.R1Penalty}
 
 
 def _check_name(name: str) -> str:

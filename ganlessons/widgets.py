@@ -18,7 +18,8 @@ from . import viz
 from .utils import check_in
 
 __all__ = ["latent_grid", "latent_figure", "latent_sweep", "latent_explorer", "interactive", "interpolate", "conditional_explorer",
-           "optimal_discriminator_explorer", "frame_explorer", "transposed_conv_explorer", "fade_explorer"]
+           "optimal_discriminator_explorer", "frame_explorer", "transposed_conv_explorer", "fade_explorer",
+           "mixing_explorer", "truncation_explorer", "noise_explorer"]
 
 
 def _check_dims(dims: Sequence[int], latent_dim: int) -> list[int]:
@@ -248,5 +249,44 @@ def fade_explorer(models: dict, z: torch.Tensor, x_real: torch.Tensor, alpha: fl
     def draw(resolution, alpha):
         G, D = models[resolution]
         return viz.fade_figure(G, z, x_real, resolution, alpha, D=D, title=title)
+
+    return interactive(draw, **sliders)
+
+
+def mixing_explorer(G, z1: torch.Tensor, z2: torch.Tensor, crossover: int = 4, title: str | None = None):
+    """Style mixing with a slider for the crossover layer (0 = all B, L = all A)."""
+    import ipywidgets as W
+
+    from . import styles
+
+    sliders = {"crossover": W.IntSlider(value=int(crossover), min=0, max=G.num_layers, description="crossover",
+                                        continuous_update=False)}
+    return interactive(lambda crossover: styles.mixing_figure(G, z1, z2, crossover, title=title), **sliders)
+
+
+def truncation_explorer(G, z: torch.Tensor, psi: float = 0.7, title: str | None = None):
+    """The truncation trick with a ψ slider: the same z pulled towards the average w."""
+    import ipywidgets as W
+
+    from . import styles
+
+    sliders = {"psi": W.FloatSlider(value=float(psi), min=0.0, max=1.0, step=0.05, description="ψ",
+                                    continuous_update=False)}
+    return interactive(lambda psi: styles.truncation_figure(G, z, psi, title=f"{title}\nψ = {psi:.2f}" if title else None),
+                       **sliders)
+
+
+def noise_explorer(G, z: torch.Tensor, n_draws: int = 16, title: str | None = None):
+    """Noise switched on or off per resolution, for one w: the draws and the per-pixel spread."""
+    import ipywidgets as W
+
+    from . import styles
+
+    res = sorted(set(G.synthesis.resolutions()))
+    sliders = {f"r{r}": W.Checkbox(value=True, description=f"noise at {r}×{r}", indent=False) for r in res}
+
+    def draw(**on):
+        off = tuple(r for r in res if not on[f"r{r}"])
+        return styles.noise_figure(G, z, n_draws, off=off, title=title)
 
     return interactive(draw, **sliders)

@@ -73,6 +73,9 @@ RIGHT = {
     "fade_in": (checks.fade_in, lambda old, new, a: (1 - a) * old + a * new),
     "pixel_norm": (checks.pixel_norm, lambda x: gl.layers.PixelNorm()(x)),
     "minibatch_stddev": (checks.minibatch_stddev, lambda x, g=4: gl.layers.MinibatchStdDev(g)(x)),
+    "adain": (checks.adain, lambda x, s, b: gl.layers.instance_norm(x) * (s[..., None, None] + 1) + b[..., None, None]),
+    "truncation": (checks.truncation, lambda w, a, p: a + p * (w - a)),
+    "style_mixing": (checks.style_mixing, lambda a, b, c: torch.cat([a[:, :c], b[:, c:]], dim=1)),
 }
 
 

@@ -27,6 +27,9 @@ SMALL = {"seed": 3, "dataset": "mnist-5k", "n_steps": 40, "batch_size": 32, "pro
 SMALL_BUDGETS = {"n_eval": 500, "ring_steps": 200, "n_per_class": 20, "n_compare": 20, "clip_steps": 10,
                  "toy_steps": 10, "images_per_phase": 128, "ablation_steps": 10}
 _runs: dict[str, dict] = {}
+# A cell whose reply never comes (seen once: the kernel idle, papermill waiting, on a 2-core machine
+# loaded with other work) fails after this many seconds instead of hanging the suite.
+CELL_TIMEOUT = 600
 
 
 def _run_small(nb: Path, tmp_path: Path) -> tuple[dict, dict]:
@@ -37,7 +40,7 @@ def _run_small(nb: Path, tmp_path: Path) -> tuple[dict, dict]:
     declared = pm.inspect_notebook(str(nb))
     params.update({name: small for name, small in SMALL_BUDGETS.items() if name in declared})
     pm.execute_notebook(str(nb), str(tmp_path / nb.name), parameters=params, cwd=str(nb.parent),
-                        kernel_name="python3", progress_bar=False)
+                        kernel_name="python3", progress_bar=False, execution_timeout=CELL_TIMEOUT)
     result = json.loads(out_json.read_text())
     _runs[nb.stem] = result
     return params, result
@@ -84,7 +87,7 @@ def test_use_pretrained_explores_the_shipped_generator_and_keeps_the_runs_metric
     declared = pm.inspect_notebook(str(nb))
     params.update({name: small for name, small in SMALL_BUDGETS.items() if name in declared})
     executed = pm.execute_notebook(str(nb), str(tmp_path / nb.name), parameters=params, cwd=str(nb.parent),
-                                   kernel_name="python3", progress_bar=False)
+                                   kernel_name="python3", progress_bar=False, execution_timeout=CELL_TIMEOUT)
     result = json.loads(out_json.read_text())
     assert result["params"]["use_pretrained"] is True
     # The same run: equal up to float rounding (the extra cells change memory alignment, and MKL's

@@ -136,3 +136,14 @@ def _check_loss(name: str, fn: Callable, args_for: Callable, reference: Callable
                 return Check(False, why, name)
         return Check(False, f"got {out.item():.4f}, expected {ref.item():.4f} for the same inputs; {formula}", name)
     return Check(True, praise, name)
+
+
+def _tensor_answer(name: str, out, shape) -> "Check | None":
+    """A failing Check when ``out`` is not a finite tensor of ``shape``; None when it is."""
+    if not isinstance(out, torch.Tensor):
+        return Check(False, f"return a torch tensor, got {type(out).__name__}", name)
+    if tuple(out.shape) != tuple(shape):
+        return Check(False, f"expected a result of shape {tuple(shape)}, got {tuple(out.shape)}", name)
+    if not torch.isfinite(out).all():
+        return Check(False, "your result has NaN or inf in it", name)
+    return None

@@ -7,17 +7,7 @@ from typing import Callable
 import torch
 
 from ..layers import MinibatchStdDev, PixelNorm
-from ._common import Check, _call, _close, _raised
-
-
-def _tensor_answer(name: str, out, shape) -> Check | None:
-    if not isinstance(out, torch.Tensor):
-        return Check(False, f"return a torch tensor, got {type(out).__name__}", name)
-    if tuple(out.shape) != tuple(shape):
-        return Check(False, f"expected a result of shape {tuple(shape)}, got {tuple(out.shape)}", name)
-    if not torch.isfinite(out).all():
-        return Check(False, "your result has NaN or inf in it", name)
-    return None
+from ._common import Check, _call, _close, _raised, _tensor_answer
 
 
 def fade_in(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> Check:

@@ -125,7 +125,7 @@ def _gp_error_hint(err: Exception) -> str:
     if "grad_output" in text or "Mismatch in shape" in text:
         return " — grad_outputs must have the shape of the critic's output: torch.ones_like(d_hat)"
     if "must match the size" in text or "broadcast" in text or "the critic takes a batch" in text:
-        return (f" — x̂ must have x's shape (N, C, H, W). ε is one number per sample, shaped (N, 1, 1, 1) so it "
+        return (" — x̂ must have x's shape (N, C, H, W). ε is one number per sample, shaped (N, 1, 1, 1) so it "
                 "broadcasts over C, H, W (an ε of shape (N, 1) or (N,) lines up with the last dims, not the "
                 "batch): torch.rand(x_real.shape[0], *[1] * (x_real.dim() - 1))")
     return ""
