@@ -2,7 +2,9 @@
 ``out_json`` per the contract in DESIGN.md. (nbval runs them at their defaults: see pyproject.)"""
 
 import json
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -27,6 +29,32 @@ SMALL = {"seed": 3, "dataset": "mnist-5k", "n_steps": 40, "batch_size": 32, "pro
 SMALL_BUDGETS = {"n_eval": 500, "ring_steps": 200, "n_per_class": 20, "n_compare": 20, "clip_steps": 10,
                  "toy_steps": 10, "images_per_phase": 128, "ablation_steps": 10}
 _runs: dict[str, dict] = {}
+
+
+try:
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        """A kernel on Unix sockets in a folder of its own, so it needs no TCP ports.
+
+        The suite runs two pytest-xdist workers: nbval starts kernels in one while these tests
+        start papermill's in the other. Two kernels starting at once can be given the same free
+        ports (papermill #511); it happened here twice, each time a cell's reply never came and
+        the run stalled. Sockets in a private folder cannot collide.
+        """
+
+        @default("transport")
+        def _default_transport(self):
+            return "ipc"
+
+        @default("ip")
+        def _default_ip(self):
+            return os.path.join(tempfile.mkdtemp(prefix="ganlessons-kernel-"), "kernel")
+
+    KERNEL_MANAGER = {} if os.name == "nt" else {"kernel_manager_class": IPCKernelManager}  # no Unix sockets there
+except ImportError:  # an older jupyter_client: TCP as before
+    KERNEL_MANAGER = {}
 # A cell whose reply never comes (seen once: the kernel idle, papermill waiting, on a 2-core machine
 # loaded with other work) fails after this many seconds instead of hanging the suite.
 CELL_TIMEOUT = 600
@@ -40,7 +68,8 @@ def _run_small(nb: Path, tmp_path: Path) -> tuple[dict, dict]:
     declared = pm.inspect_notebook(str(nb))
     params.update({name: small for name, small in SMALL_BUDGETS.items() if name in declared})
     pm.execute_notebook(str(nb), str(tmp_path / nb.name), parameters=params, cwd=str(nb.parent),
-                        kernel_name="python3", progress_bar=False, execution_timeout=CELL_TIMEOUT)
+                        kernel_name="python3", progress_bar=False, execution_timeout=CELL_TIMEOUT,
+                        **KERNEL_MANAGER)
     result = json.loads(out_json.read_text())
     _runs[nb.stem] = result
     return params, result
@@ -87,7 +116,8 @@ def test_use_pretrained_explores_the_shipped_generator_and_keeps_the_runs_metric
     declared = pm.inspect_notebook(str(nb))
     params.update({name: small for name, small in SMALL_BUDGETS.items() if name in declared})
     executed = pm.execute_notebook(str(nb), str(tmp_path / nb.name), parameters=params, cwd=str(nb.parent),
-                                   kernel_name="python3", progress_bar=False, execution_timeout=CELL_TIMEOUT)
+                                   kernel_name="python3", progress_bar=False, execution_timeout=CELL_TIMEOUT,
+                                   **KERNEL_MANAGER)
     result = json.loads(out_json.read_text())
     assert result["params"]["use_pretrained"] is True
     # The same run: equal up to float rounding (the extra cells change memory alignment, and MKL's
