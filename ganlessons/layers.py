@@ -231,8 +231,10 @@ def instance_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 class AdaIN(nn.Module):
     """AdaIN(x, w) = (s(w) + 1) · instance_norm(x) + b(w), with (s, b) = A(w), A an equalized affine map.
 
-    Karras et al. 2019, eq. (1), as ``instance_norm`` followed by ``style_mod``: A has gain 1 and
-    zero biases, so the scale s + 1 starts near 1 and the bias b near 0.
+    Karras et al. 2019, eq. (1), as the authors' code computes it (``instance_norm`` then
+    ``style_mod``; the paper writes y_s·x̂ + y_b, the code adds 1 to y_s). A has gain 1 and zero
+    biases, so at the start s ~ N(0, mean w²): the "+ 1" centres the scale on 1 (about 1 ± 1),
+    where without it the scale would centre on 0 (random sign, many maps nearly erased).
     """
 
     def __init__(self, channels: int, w_dim: int):

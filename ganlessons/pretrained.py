@@ -37,7 +37,7 @@ import torch.nn as nn
 
 from . import losses as L
 from . import models as M
-from .utils import atomic_write_bytes, check_positive, pick_device, seed_everything
+from .utils import atomic_write_bytes, check_positive, own_rng, pick_device, seed_everything
 
 __all__ = ["RECIPES", "available", "load", "card", "train", "evaluate", "save", "pretrain", "weights_path",
            "card_path", "remeasure", "EMA", "LinearDecay", "recalibrate_batchnorm", "PretrainedError", "sampler", "describe",
@@ -113,6 +113,23 @@ RECIPES: dict[str, dict[str, Any]] = {
         # 32×32 at the end: (6 + 2) × 50k images / 16 = 25,000 steps
         "size": 32, "progressive": {"images_per_phase": 50000, "extra_phases": 2},
         "batch_size": 16, "n_steps": 25000, "ema_beta": 0.999, "decay_from": 1.0, "seed": 0,
+    },
+    "stylegan": {
+        "lesson": "07_stylegan", "title": "StyleGAN (Karras et al. 2019) at 32×32: mapping network, AdaIN, noise, "
+                                         "style mixing, w tracking; non-saturating loss + R1",
+        # mapping depth 2 (NVIDIA's own 32×32 setting, stylegan2-ada cifar; measured at lesson size,
+        # 600 steps: depth 2 → domain_fid 526, depth 8 → 542, so the cheaper one); tanh on the output
+        "generator": ["StyleGenerator", {"latent_dim": 64, "w_dim": 64, "mapping_layers": 2, "max_resolution": 32,
+                                         "fmap_base": 256, "fmap_max": 64}],
+        "discriminator": ["ProgressiveDiscriminator", {"max_resolution": 32, "fmap_base": 256, "fmap_max": 64}],
+        "loss": "gan", "n_critic": 1, "optimizer": ["adam", {"lr": 0.0025, "betas": [0.0, 0.99]}],
+        # R1 γ: at lesson size, 600 steps, 0.01 (NVIDIA's heuristic 0.0002·32²/32 ≈ 0.006) → 526, 0.1 → 395,
+        # 1 → 437 (no clear winner); in this recipe, at the same learning rate, γ = 0.1 → 282, 176, 164 at
+        # steps 1000, 2000, 3000 (124 at 6000, 91 at 10,000) and γ = 1 → 201, 85, 51: γ = 1
+        "regularizers": [["R1Penalty", {"gamma": 1.0}]], "constraint": None, "size": 32,
+        # G's moving average with StyleGAN's half-life of 10,000 images: β = 0.5^(32/10,000) per step; the
+        # learning rate decays linearly to 0 over the second half, as the DCGAN's and WGAN-GP's
+        "batch_size": 32, "n_steps": 9000, "ema_beta": 0.99778, "decay_from": 0.5, "seed": 0,
     },
 }
 
@@ -398,7 +415,8 @@ def _as_digits(x: torch.Tensor) -> torch.Tensor:
     """Images as the 28×28 digits the figures compare with: in [-1, 1], the 2-px padding of 32×32 removed.
 
     PGGAN's G has no tanh (its toRGB is linear, as the authors' code), so its samples are clipped
-    to the data range as the official code does when it writes images.
+    to the data range as the official code does when it writes images (StyleGAN's tanh makes the
+    clip a no-op).
     """
     x = x.float().clamp(-1.0, 1.0)
     return x[..., 2:30, 2:30] if x.shape[-1] == 32 else x
@@ -414,7 +432,7 @@ def _samples(G: nn.Module, n: int, seed: int, batch: int = 500) -> torch.Tensor:
     was = G.training
     G.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), own_rng(seed):  # G's own noise (StyleGAN) from the seed, the global RNG untouched
             for i in range(0, n, batch):
                 k = min(batch, n - i)
                 z = torch.randn(k, G.latent_dim, generator=gen).to(dev)
@@ -574,14 +592,13 @@ def sampler(G: nn.Module) -> Callable[..., torch.Tensor]:
 
     @torch.no_grad()
     def sample(z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if conditional and y is None:
+            raise ValueError("this generator is conditional: give labels y as well as z")
         was = G.training
         G.eval()
         try:
-            if conditional:
-                if y is None:
-                    raise ValueError("this generator is conditional: give labels y as well as z")
-                return G(z.to(dev), y.to(dev))
-            return G(z.to(dev))
+            with own_rng(0):  # a G with noise inputs (StyleGAN) draws the same noise every time
+                return G(z.to(dev), y.to(dev)) if conditional else G(z.to(dev))
         finally:
             G.train(was)
 

@@ -145,8 +145,9 @@ def path_straightness(G, space: str, n_paths: int = 64, steps: int = 16, seed: i
     Paths are straight lines between two random points in z (``space="z"``, mapped to w at every
     step) or in w (``space="w"``, between the two mapped ends). 1 = the features change at a steady
     rate along the path; more = detours: the digit changes, changes back, passes through other
-    shapes. A disentangled latent space gives straighter paths (Karras et al. 2019, § 4.1, measure
-    the same idea as perceptual path length).
+    shapes. A disentangled latent space gives straighter paths. Related to, not the same as,
+    Karras et al. 2019's perceptual path length (§ 4.1): E[d_VGG(g(t), g(t + ε)) / ε²], ε = 10⁻⁴,
+    the mean squared step of one short piece of a path, not normalised by the ends' distance.
     """
     from .metrics import domain_classifier
 

@@ -35,7 +35,7 @@ import torch.nn as nn
 
 from . import live as _live
 from . import losses as L
-from .utils import atomic_save, check_in, check_positive, pick_device, safe_load, seed_everything
+from .utils import atomic_save, check_in, check_positive, own_rng, pick_device, safe_load, seed_everything
 
 __all__ = ["Trainer", "fit", "every", "TrainingDiverged"]
 
@@ -215,7 +215,10 @@ class Trainer:
 
     @torch.no_grad()
     def sample(self, z: torch.Tensor | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
-        """G(z) in eval mode (BatchNorm uses running statistics); the fixed z by default."""
+        """G(z) in eval mode (BatchNorm uses running statistics); the fixed z by default.
+
+        Randomness inside G (StyleGAN's noise) is drawn from the trainer's seed, the same at every
+        call, and the global RNG is left as it was: watching a run does not change it."""
         z = self.fixed_z if z is None else z.to(self.device)
         if y is None and z is self.fixed_z:
             y = self.fixed_y
@@ -224,7 +227,8 @@ class Trainer:
         was_training = self.G.training
         self.G.eval()
         try:
-            return self._G(z, y)
+            with own_rng(self.seed):  # noise inside G (StyleGAN) is fixed and leaves training's RNG be
+                return self._G(z, y)
         finally:
             self.G.train(was_training)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import random
@@ -50,6 +51,21 @@ def seed_everything(seed: int) -> None:
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
     torch.manual_seed(int(seed))
+
+
+@contextlib.contextmanager
+def own_rng(seed: int):
+    """Run a block with torch's RNG seeded to ``seed``, and give the caller's RNG state back after.
+
+    For sampling that draws random numbers inside the model (StyleGAN's noise inputs): a snapshot
+    or a metric must neither move the training's random stream (else the run would depend on how
+    often it is watched) nor differ from call to call. ``torch.manual_seed`` reseeds the CPU and
+    every GPU generator, so every one of them is saved and restored (``fork_rng``'s default: the
+    CPU and all devices of the accelerator, CUDA or MPS).
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(int(seed))
+        yield
 
 
 def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:

@@ -123,6 +123,22 @@ def test_generator_shapes_layers_and_noise_control():
         G.synthesis(ws, fixed[:2])
 
 
+def test_output_tanh_squashes_the_linear_toRGB_and_can_be_switched_off():
+    G = _small().eval()
+    torch.manual_seed(0)
+    G_lin = StyleGenerator(16, 16, mapping_layers=2, fmap_base=64, fmap_max=16, output_tanh=False).eval()
+    assert G.synthesis.output_tanh and not G_lin.synthesis.output_tanh
+    G_lin.load_state_dict(G.state_dict())
+    with torch.no_grad():                                 # make the linear output leave [−1, 1]
+        for g in (G, G_lin):
+            g.synthesis.to_rgb.weight.mul_(20)
+    ws = G.broadcast(G.mapping(torch.randn(4, 16)))
+    off = [None] * G.num_layers
+    linear = G_lin.synthesis(ws, off)
+    assert linear.abs().max() > 1
+    torch.testing.assert_close(G.synthesis(ws, off), torch.tanh(linear))
+
+
 def test_w_average_is_tracked_in_training_only():
     G = _small(style_mixing_prob=0.0)
     z = torch.randn(32, 16)
@@ -191,7 +207,9 @@ def test_checkers_accept_every_right_way():
         assert C.truncation(fn)
     for fn in (lambda a, b, c: torch.cat([a[:, :c], b[:, c:]], dim=1),
                lambda a, b, c: StyleGenerator.mix(a, b, c),
-               lambda a, b, c: torch.where(torch.arange(a.shape[1])[None, :, None] < c, a, b)):
+               lambda a, b, c: torch.where(torch.arange(a.shape[1])[None, :, None] < c, a, b),
+               # a 0/1 mask with arithmetic: right, but rounds (b + (a − b) ≠ a in the last bit)
+               lambda a, b, c: b + (torch.arange(a.shape[1]) < c).float()[None, :, None] * (a - b)):
         assert C.style_mixing(fn)
 
 
@@ -265,3 +283,26 @@ def test_styles_measurements_and_widgets_run_on_a_small_generator():
     torch.manual_seed(0)
     a = gl.styles.noise_figure(G, z, n_draws=3, off=(4, 8, 16, 32))
     assert "per-pixel std (mean 0.000)" in a.axes[2].get_title()
+
+
+def test_sampling_a_noisy_generator_is_repeatable_and_leaves_the_global_rng_alone():
+    """StyleGAN draws noise inside G: the trainer's snapshots, the pretrained samplers and the card's
+    metrics draw it from their own seed, so watching a run never changes it."""
+    from ganlessons import pretrained as P
+    from ganlessons.train import Trainer
+    G = _small()
+    with torch.no_grad():
+        for layer in G.synthesis.layers:
+            layer.noise.weight.fill_(0.5)
+    z = torch.randn(4, 16)
+    state = torch.random.get_rng_state()
+    a, b = P.sampler(G)(z), P.sampler(G)(z)
+    s1, s2 = P._samples(G, 8, seed=3), P._samples(G, 8, seed=3)
+    assert torch.equal(a, b) and torch.equal(s1, s2)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    data = gl.data.load("mnist-5k", size=32, device="cpu")
+    trainer = Trainer(G, gl.models.ProgressiveDiscriminator(fmap_base=64, fmap_max=16), data, loss="gan",
+                      batch_size=16, progress=False, live=False)
+    state = torch.random.get_rng_state()
+    assert torch.equal(trainer.sample(z), trainer.sample(z))
+    assert torch.equal(torch.random.get_rng_state(), state)

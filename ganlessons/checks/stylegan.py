@@ -99,7 +99,7 @@ def style_mixing(fn: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) 
         if bad is not None:
             return bad
         ref = torch.where(idx < crossover, ws1, ws2)
-        if torch.equal(out, ref):
+        if _close(out, ref, rtol=0, atol=1e-6):  # a mask formula ws2 + m·(ws1 − ws2) rounds: not bit-equal
             continue
         diagnoses = [
             (torch.where(idx < crossover, ws2, ws1), "swapped: the layers before the crossover (the coarse styles: "
@@ -112,6 +112,6 @@ def style_mixing(fn: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) 
              "that mixes the components of w (the last dim); mix whole layers (dim 1)"),
         ]
         return _diagnose(out, diagnoses, name, f"at crossover {crossover} your result differs from: layers < crossover "
-                         "from ws1, the rest from ws2", rtol=0, atol=0)
+                         "from ws1, the rest from ws2", rtol=0, atol=1e-6)
     return Check(True, "right — each layer takes its whole w from one latent: crossover 0 is all ws2, "
                        "crossover L all ws1", name)
