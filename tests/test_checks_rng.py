@@ -76,6 +76,9 @@ RIGHT = {
     "adain": (checks.adain, lambda x, s, b: gl.layers.instance_norm(x) * (s[..., None, None] + 1) + b[..., None, None]),
     "truncation": (checks.truncation, lambda w, a, p: a + p * (w - a)),
     "style_mixing": (checks.style_mixing, lambda a, b, c: torch.cat([a[:, :c], b[:, c:]], dim=1)),
+    "frechet_distance": (checks.frechet_distance, lambda f, r: gl.metrics.fid_from_features(f, r)),
+    "precision": (checks.precision, lambda f, r, k: gl.metrics.precision_recall_features(f, r, k)["precision"]),
+    "unbiased_mmd": (checks.unbiased_mmd, lambda x, y: gl.metrics.kid_features(y, x)[0]),
 }
 
 

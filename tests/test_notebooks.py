@@ -27,7 +27,7 @@ def test_parameters_cell_has_the_contract(nb):
 SMALL = {"seed": 3, "dataset": "mnist-5k", "n_steps": 40, "batch_size": 32, "progress": False}
 # the lessons' own budgets, cut down like n_steps
 SMALL_BUDGETS = {"n_eval": 500, "ring_steps": 200, "n_per_class": 20, "n_compare": 20, "clip_steps": 10,
-                 "toy_steps": 10, "images_per_phase": 128, "ablation_steps": 10}
+                 "toy_steps": 10, "images_per_phase": 128, "ablation_steps": 10, "n_experiment": 300, "n_seeds": 2}
 _runs: dict[str, dict] = {}
 
 
@@ -104,8 +104,8 @@ def _flatten(value, prefix: str = "") -> dict:
 PRETRAINED_LESSONS = [p for p in NOTEBOOKS if "use_pretrained" in pm.inspect_notebook(str(p))]
 
 
-def test_lessons_01_to_06_have_use_pretrained():
-    assert [p.stem[:2] for p in PRETRAINED_LESSONS][:6] == ["01", "02", "03", "04", "05", "06"]
+def test_lessons_01_to_07_have_use_pretrained():
+    assert [p.stem[:2] for p in PRETRAINED_LESSONS][:7] == ["01", "02", "03", "04", "05", "06", "07"]
 
 
 @pytest.mark.parametrize("nb", PRETRAINED_LESSONS, ids=[p.stem for p in PRETRAINED_LESSONS])
@@ -157,7 +157,7 @@ def test_every_network_is_built_after_seeding(nb):
             start = cell.source.rfind("\n", 0, m.start()) + 1
             statement = re.split(r"\n(?=\S)", cell.source[start:], maxsplit=1)[0]  # its continuation lines too
             line = statement.split("\n", 1)[0]
-            if ".load(" in statement:  # the weights come from a checkpoint
+            if ".load(" in statement or "from_checkpoint(" in statement:  # the weights come from a checkpoint
                 continue
             assert "seed_everything(" in cell.source[:m.start()], \
                 f"{nb.stem} cell {i}: {line.strip()!r} builds a network before gl.seed_everything(seed)"

@@ -18,6 +18,7 @@ from __future__ import annotations
 from ._common import Check
 from .cgan import conditional_input, mismatch_prediction
 from .dcgan import generator_block, transposed_conv_size
+from .evaluation import frechet_distance, precision, unbiased_mmd
 from .pggan import fade_in, minibatch_stddev, pixel_norm
 from .stylegan import adain, style_mixing, truncation
 from .gan import d_loss, d_step_detach, g_loss, optimal_discriminator
@@ -26,4 +27,4 @@ from .wgan import clip_weights, critic_loss, gradient_penalty
 __all__ = ["Check", "d_loss", "g_loss", "optimal_discriminator", "d_step_detach", "conditional_input",
            "mismatch_prediction", "transposed_conv_size", "generator_block", "critic_loss", "clip_weights",
            "gradient_penalty", "fade_in", "pixel_norm", "minibatch_stddev",
-           "adain", "truncation", "style_mixing"]
+           "adain", "truncation", "style_mixing", "frechet_distance", "precision", "unbiased_mmd"]
