@@ -3,7 +3,7 @@
 Under pytest-xdist (``-n 2`` in pyproject's addopts) two workers share the cores, each running one
 file at a time: a unit-test module, or a lesson in its own kernel. Each worker, and every kernel it
 starts (they inherit the environment), uses one torch thread, so the two do not fight over the
-cores. Run with ``-p no:xdist`` to go back to one process with all threads.
+cores. Run with ``-n 0`` to go back to one process with all threads.
 """
 
 import os

@@ -480,9 +480,15 @@ def experiment_explorer(b: Bench, baseline: dict, n: int = 500, seed: int = 0):
                "noise": W.FloatSlider(value=0.0, min=0.0, max=0.8, step=0.05, description="noise σ", continuous_update=False, layout=lay),
                "blur": W.FloatSlider(value=0.0, min=0.0, max=2.0, step=0.25, description="blur σ", continuous_update=False, layout=lay),
                "copies": W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.1, description="copies", continuous_update=False, layout=lay),
-               "distinct": W.Dropdown(options=[("all", None), ("200", 200), ("50", 50), ("10", 10)], value=None,
+               # "all" is 0, not None: a Dropdown whose value is None has no option selected (ipywidgets),
+               # so the browser showed a blank box and choosing "all" changed nothing
+               "distinct": W.Dropdown(options=[("all", 0), ("200", 200), ("50", 50), ("10", 10)], value=0,
                                       description="of distinct", layout=lay)}
-    return interactive(lambda **s: experiment_figure(b, baseline, n, seed, **s), **sliders)
+
+    def draw(distinct, **knobs):
+        return experiment_figure(b, baseline, n, seed, distinct=distinct or None, **knobs)
+
+    return interactive(draw, **sliders)
 
 
 def truncation_explorer(G: nn.Module, b: Bench, baseline: dict, n: int = 500, seed: int = 0, psi: float = 0.7):

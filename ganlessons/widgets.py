@@ -98,7 +98,16 @@ def interactive(draw: Callable[..., Figure], **sliders):
     for s in sliders.values():
         s.observe(redraw, names="value")
     redraw()
-    box = W.VBox([W.HBox(list(sliders.values()), layout=W.Layout(flex_flow="row wrap")), out])
+    controls = W.HBox(list(sliders.values()), layout=W.Layout(flex_flow="row wrap"))
+    box = W.VBox([controls, out])
+    # CSS classes in the browser's DOM, so the browser tests (tests/test_browser.py) find every
+    # explorer, its controls and its picture without depending on ipywidgets' internal markup
+    box.add_class("gl-explorer")
+    box.add_class(f"gl-controls-{len(sliders)}")  # how many controls the kernel made, to count in the page
+    controls.add_class("gl-controls")
+    for s in sliders.values():
+        s.add_class("gl-control")
+    out.add_class("gl-picture")
     box.redraw = redraw  # for tests and for a lecturer's "reset"
     box.sliders = sliders
     box.state = state  # state["error"]: the last error the drawing raised, or None

@@ -44,3 +44,29 @@ def offline_torchvision(monkeypatch):
 def tiny_images(n=256, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, 1, 28, 28, generator=g) * 2 - 1
+
+
+_SESSION_START = {}
+
+
+def pytest_sessionstart(session):
+    import time
+
+    _SESSION_START["t"] = time.time()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Where the browser tests left their screenshots, and what each lesson's test did."""
+    import json
+    from pathlib import Path
+
+    folder = Path(os.environ.get("GANLESSONS_ARTEFACTS") or Path(__file__).resolve().parents[1] / "test-artefacts") / "browser"
+    fresh = sorted(p for p in folder.glob("*/summary.json") if p.stat().st_mtime >= _SESSION_START.get("t", 0))
+    if not fresh:
+        return
+    terminalreporter.section("browser tests")
+    for p in fresh:
+        s = json.loads(p.read_text())
+        terminalreporter.write_line(f"{s['lesson']}: Run All {s['run_all_seconds']} s, {s['explorers']} explorers, "
+                                    f"{s['controls_moved']} controls moved")
+    terminalreporter.write_line(f"screenshots (before and after each control is moved): {folder}")

@@ -260,6 +260,7 @@ def test_figures_and_the_explorer(bench):
     assert isinstance(E.response_figure({"noise": s}, floor=base), plt.Figure)
     assert isinstance(E.experiment_figure(bench, base, 200, classes_kept=4), plt.Figure)
     box = E.experiment_explorer(bench, base, n=200)
+    assert box.sliders["distinct"].index == 0  # "all" selected (a None value would show a blank box)
     box.sliders["classes_kept"].value = 5
     box.sliders["distinct"].value = 10
     box.sliders["copies"].value = 0.5

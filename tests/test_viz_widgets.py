@@ -89,6 +89,18 @@ def test_widget_errors_are_shown_not_swallowed(capsys):
     assert "bad value 1.0" in capsys.readouterr().out
 
 
+def test_explorers_carry_the_classes_the_browser_tests_find_them_by():
+    import ipywidgets as W
+
+    sliders = {"v": W.FloatSlider(value=1.0), "c": W.Checkbox(value=True)}
+    box = widgets.interactive(lambda v, c: Figure(), **sliders)
+    assert box.state["error"] is None
+    controls, picture = box.children
+    assert {"gl-explorer", "gl-controls-2"} <= set(box._dom_classes)
+    assert "gl-controls" in controls._dom_classes and "gl-picture" in picture._dom_classes
+    assert all("gl-control" in s._dom_classes for s in sliders.values())
+
+
 def _pixels(fig) -> np.ndarray:
     fig.canvas.draw()
     return np.asarray(fig.canvas.buffer_rgba()).copy()
