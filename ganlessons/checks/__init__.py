@@ -24,6 +24,19 @@ from .stylegan import adain, style_mixing, truncation
 from .gan import d_loss, d_step_detach, g_loss, optimal_discriminator
 from .wgan import clip_weights, critic_loss, gradient_penalty
 
+from ._record import recorded as _recorded
+
+# Every checker records its verdict for ``ganlessons grade`` (checks/_record.py); the wrapped
+# function keeps its name, signature and docstring.
+d_loss, g_loss, optimal_discriminator, d_step_detach = map(_recorded, (d_loss, g_loss, optimal_discriminator,
+                                                                       d_step_detach))
+conditional_input, mismatch_prediction = map(_recorded, (conditional_input, mismatch_prediction))
+transposed_conv_size, generator_block = map(_recorded, (transposed_conv_size, generator_block))
+critic_loss, clip_weights, gradient_penalty = map(_recorded, (critic_loss, clip_weights, gradient_penalty))
+fade_in, pixel_norm, minibatch_stddev = map(_recorded, (fade_in, pixel_norm, minibatch_stddev))
+adain, truncation, style_mixing = map(_recorded, (adain, truncation, style_mixing))
+frechet_distance, precision, unbiased_mmd = map(_recorded, (frechet_distance, precision, unbiased_mmd))
+
 __all__ = ["Check", "d_loss", "g_loss", "optimal_discriminator", "d_step_detach", "conditional_input",
            "mismatch_prediction", "transposed_conv_size", "generator_block", "critic_loss", "clip_weights",
            "gradient_penalty", "fade_in", "pixel_norm", "minibatch_stddev",
