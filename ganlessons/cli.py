@@ -4,8 +4,13 @@
         Execute lessons in order with papermill into a timestamped run folder. Each lesson
         writes its metrics to ``<lesson>.json`` there (its ``out_json`` parameter). A failing
         lesson is reported with its cell and error; the others still run.
-    ganlessons list
-        The lessons found and their parameters.
+    ganlessons lessons [LESSON ...]
+        Each lesson's title and parameters: type, default and help text (``list``: one line each).
+    ganlessons homework LESSON --grid NAME=V1,V2 [--grid ...] [--seeds 0,1,2] [-p NAME VALUE ...]
+                       [--workers N | --scheduler ADDRESS] [--threads 1] [--timeout S] [--out DIR]
+        Run every combination as a Dask task (an embedded LocalCluster, or a running scheduler),
+        then write table.csv, one figure per metric and index.html into DIR (default
+        homework/<lesson>). Re-running the command skips the runs already complete.
     ganlessons train-classifier DOMAIN
         Retrain the shipped domain classifier used by ``domain_fid`` (mnist or fashion-mnist).
     ganlessons pretrain NAME [--device auto] [--steps N] [--out DIR]
@@ -74,9 +79,7 @@ def _declared(nb: Path) -> dict:
     return pm.inspect_notebook(str(nb))
 
 
-# The kernel's own start-up warning ("running over TCP without encryption", once per lesson) says
-# nothing to a learner on a laptop: kernels started here talk to this process on 127.0.0.1 only.
-KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+from .course.execute import KERNEL_ARGS  # noqa: E402 (the kernels' quiet start, shared with the course tools)
 
 
 class _CellProgress:
@@ -190,6 +193,9 @@ def _cmd_run(args) -> int:
         print(f"  {status} {r['lesson']:<16} {r['seconds']:>7.1f} s")
     print(f"Executed notebooks and each lesson's metrics (<lesson>.json): {out_dir}")
     print(f"Summary: {summary}")
+    from .course.report import run_report
+
+    print(f"Report (final samples, metrics, wall times): {run_report(records, out_dir)}")
     return 1 if failed else 0
 
 
@@ -199,6 +205,66 @@ def _cmd_list(args) -> int:
         params = _declared(nb)
         print(f"{nb.stem}: " + ", ".join(f"{k}={v['default']}" for k, v in params.items()))
     return 0
+
+
+def _cmd_lessons(args) -> int:
+    from .course.lessons import declared, lesson_title
+
+    folder = notebooks_dir(args.notebooks)
+    for nb in find_lessons(folder, args.lessons):
+        title = lesson_title(nb)
+        print(f"{nb.stem}" + (f" — {title}" if title else ""))
+        params = declared(nb).values()
+        width = max((len(p.name) + len(p.type) for p in params), default=0) + 2
+        for p in params:
+            head = f"{p.name}: {p.type}".ljust(width + 1)
+            print(f"    {head} = {p.default:<10}" + (f"  # {p.help}" if p.help else ""))
+        print()
+    return 0
+
+
+def _cmd_homework(args) -> int:
+    from .course import homework as H
+    from .course import report as R
+
+    folder = notebooks_dir(args.notebooks)
+    lesson = find_lessons(folder, [args.lesson])
+    if len(lesson) != 1:
+        raise H.InvalidInput(f"LESSON: {args.lesson!r} matches {len(lesson)} lessons; name one")
+    out = Path(args.out) if args.out else Path("homework") / lesson[0].stem
+    sweep = H.plan(lesson[0], args.grid, args.seeds, [tuple(p) for p in args.param or []], out)
+    n = len(sweep.points())
+    print(f"ganlessons homework: {lesson[0].stem}, {n} run(s) into {sweep.out}", flush=True)
+    t0 = time.perf_counter()
+    counts = H.run_sweep(sweep, workers=args.workers, scheduler=args.scheduler, threads=args.threads,
+                         timeout=args.timeout, progress=not args.quiet)
+    rows = H.collect(sweep)
+    table = H.write_table(rows, sweep, sweep.out / "table.csv")
+    figures = R.sweep_figures(rows, sweep.grid, sweep.out / "figures")
+    command = "ganlessons " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
+    index = R.sweep_index(rows, H.columns(rows, sweep), figures, sweep.out, f"Homework sweep: {lesson[0].stem}",
+                          command, lesson[0].name)
+    failed = [r for r in rows if r["status"] != "ok"]
+    print(f"{counts['ran']} run(s) executed, {counts['skipped']} already complete (skipped); "
+          f"{n - len(failed)} of {n} ok, in {time.perf_counter() - t0:.0f} s")
+    for r in failed:
+        where = f" at cell {r['cell']}" if r.get("cell") is not None else ""
+        print(f"  FAILED {r['key']}{where}: {r['error']}")
+    print(f"Table: {table}\nFigures: {sweep.out / 'figures'} ({len(figures)})\nIndex: {index}")
+    return 1 if failed else 0
+
+
+def _positive(kind):
+    """An argparse type: a number of ``kind`` greater than 0, else an error naming the value."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+        return value
+    return parse
 
 
 def _cmd_train_classifier(args) -> int:
@@ -266,9 +332,29 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--notebooks", help="folder of the lesson notebooks (default: ./notebooks)")
     run.add_argument("--quiet", action="store_true", help="no per-cell progress bars")
     run.set_defaults(fn=_cmd_run)
-    ls = sub.add_parser("list", help="list the lessons and their parameters")
+    ls = sub.add_parser("list", help="list the lessons and their parameters, one line each")
     ls.add_argument("--notebooks")
     ls.set_defaults(fn=_cmd_list)
+    les = sub.add_parser("lessons", help="each lesson's parameters: type, default, help text")
+    les.add_argument("lessons", nargs="*", metavar="LESSON", help="e.g. 05 (default: all)")
+    les.add_argument("--notebooks", help="folder of the lesson notebooks (default: ./notebooks)")
+    les.set_defaults(fn=_cmd_lessons)
+    hw = sub.add_parser("homework", help="sweep one lesson over a grid of parameters and seeds (Dask)")
+    hw.add_argument("lesson", metavar="LESSON", help="e.g. 05 or 05_wgan_gp or wgan_gp")
+    hw.add_argument("--grid", action="append", metavar="NAME=V1,V2,...",
+                    help="a swept parameter and its values; repeat for more (every combination runs)")
+    hw.add_argument("--seeds", metavar="S1,S2,...", help="seeds each combination runs with, e.g. 0,1,2")
+    hw.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                    help="a parameter fixed for every run, e.g. -p n_steps 200")
+    hw.add_argument("--workers", type=_positive(int), help="local worker processes (default: one per core)")
+    hw.add_argument("--scheduler", metavar="ADDRESS",
+                    help="a running Dask scheduler (tcp://host:8786) or its scheduler file, instead of a local cluster")
+    hw.add_argument("--threads", type=_positive(int), default=1, help="torch threads per run (default: 1)")
+    hw.add_argument("--timeout", type=_positive(float), help="seconds a run may take before it is stopped")
+    hw.add_argument("--out", help="the sweep's folder (default: homework/<lesson>); re-use it to resume")
+    hw.add_argument("--notebooks", help="folder of the lesson notebooks (default: ./notebooks)")
+    hw.add_argument("--quiet", action="store_true", help="no progress bar")
+    hw.set_defaults(fn=_cmd_homework)
     tc = sub.add_parser("train-classifier", help="retrain a shipped domain classifier")
     tc.add_argument("domain", choices=["mnist", "fashion-mnist"])
     tc.add_argument("--epochs", type=int, default=30)
@@ -286,13 +372,22 @@ def main(argv: list[str] | None = None) -> int:
     ls2 = sub.add_parser("pretrained", help="list the shipped generators and their figures")
     ls2.set_defaults(fn=_cmd_pretrained)
     args = parser.parse_args(argv)
+    args.argv = argv
+    if getattr(args, "workers", None) and getattr(args, "scheduler", None):
+        parser.error("--workers starts a local cluster and --scheduler uses a running one; give one of them")
     if getattr(args, "names", None):
         from .pretrained import _check_name
         try:
             args.names = [_check_name(n) for n in args.names]
         except ValueError as err:
             parser.error(str(err))
-    return args.fn(args)
+    from .course.lessons import InvalidInput
+
+    try:
+        return args.fn(args)
+    except InvalidInput as err:  # refused before anything ran: the message, not a traceback
+        print(f"ganlessons {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
