@@ -1,0 +1,456 @@
+"""``ganlessons grade``: run learners' copies of the lessons and report what each checker said.
+
+Each copy runs as it is (or with ``parameters``, to make a real lesson cheap), on Dask like
+``homework`` (:func:`ganlessons.course.execute.run_jobs`), in a folder of its own, under a time
+limit and the write guard of :mod:`ganlessons.course.sandbox`. While grading, every ``gl.checks``
+call publishes its verdict into the calling cell's outputs (:mod:`ganlessons.checks._record`),
+whatever the learner wrote around it; the grader reads the verdicts back from the executed copy.
+
+Which exercises a copy is expected to have comes from the original lesson (its cells tagged
+``exercise`` and their checker calls), found by the lesson name the handout recorded in the
+notebook's metadata, or else by the file's name; failing both, from the handout's own record or
+the copy's exercise cells. Only verdicts from the copy's exercise cells count (tag ``exercise``,
+or nbgrader's grade/solution cells); a lesson's worked ``solution`` cells never do. Per exercise:
+
+- ``pass`` / ``fail`` with the checker's message (the hint), from the last call in the copy;
+- ``not attempted``: the checker ran on the untouched stub (``raise NotImplementedError``, an
+  empty answer);
+- ``not called``: no exercise cell called the checker (deleted, or never reached).
+
+Only ``pass`` scores. Per copy, besides: ``crashed`` (the error and the cell), ``timed out``
+(a loop, or just too slow), ``wrote outside its folder`` (what it tried), ``could not run``
+(unreadable file, kernel never started). One copy's trouble never stops the batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..checks._record import GRADING_ENV, VERDICT_MIME
+from .handout import EXERCISE_TAG, SOLUTION_TAG, lesson_exercises
+from .sandbox import GUARD_TAG, guard_cell, read_guard_log
+
+__all__ = ["grade", "grade_notebook", "ExerciseResult", "NotebookGrade", "GradeReport", "collect_verdicts",
+           "add_arguments", "run", "main", "DEFAULT_TIMEOUT"]
+
+DEFAULT_TIMEOUT = 900.0  # seconds per copy: a lesson at its defaults takes 1–3 minutes on a laptop CPU
+
+
+@dataclass
+class ExerciseResult:
+    """One expected exercise of one copy."""
+
+    grade_id: str
+    checker: str
+    status: str                   # "pass", "fail", "not attempted", "not called"
+    message: str
+    points: float = 1
+    score: float = 0
+    cell: int | None = None       # the learner's cell (0-based, as in their notebook) that called it
+
+
+@dataclass
+class NotebookGrade:
+    """The grade of one copy."""
+
+    notebook: str
+    lesson: str | None
+    status: str                   # "ok", "crashed", "timed out", "wrote outside its folder", "could not run"
+    score: float = 0
+    max_score: float = 0
+    exercises: list[ExerciseResult] = field(default_factory=list)
+    error: str | None = None
+    cell: int | None = None       # where it crashed or was stopped (the learner's cell number, 0-based)
+    seconds: float = 0
+    executed: str | None = None   # the executed copy, when kept
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class GradeReport:
+    """Every copy's grade; :meth:`summary` reads well, :meth:`to_csv` goes into a spreadsheet."""
+
+    notebooks: list[NotebookGrade]
+    files: dict[str, str] = field(default_factory=dict)   # "json", "csv", "summary", "runs" → where written
+
+    def to_json(self) -> str:
+        return json.dumps([g.to_dict() for g in self.notebooks], indent=2, ensure_ascii=False)
+
+    def rows(self) -> list[dict]:
+        """One row per copy and expected exercise (one row for a copy with none)."""
+        out = []
+        for g in self.notebooks:
+            head = {"notebook": g.notebook, "lesson": g.lesson or "", "notebook_status": g.status,
+                    "error": g.error or "", "score": g.score, "max_score": g.max_score}
+            for e in g.exercises or [None]:
+                out.append({**head, "grade_id": e.grade_id if e else "", "checker": e.checker if e else "",
+                            "result": e.status if e else "", "points": e.score if e else 0,
+                            "message": e.message if e else ""})
+        return out
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        cols = ["notebook", "lesson", "notebook_status", "error", "score", "max_score", "grade_id", "checker",
+                "result", "points", "message"]
+        w = csv.DictWriter(buf, fieldnames=cols)
+        w.writeheader()
+        w.writerows(self.rows())
+        return buf.getvalue()
+
+    def summary(self) -> str:
+        marks = {"pass": "✓", "fail": "✗", "not attempted": "–", "not called": "–"}
+        lines = []
+        for g in self.notebooks:
+            state = "" if g.status == "ok" else f"  [{g.status}" + (f" at cell {g.cell}" if g.cell is not None else "") \
+                + (f": {g.error}" if g.error else "") + "]"
+            lines.append(f"{g.notebook} ({g.lesson or 'lesson unknown'}): {g.score:g}/{g.max_score:g}{state}")
+            for e in g.exercises:
+                msg = e.message if len(e.message) <= 160 else e.message[:157] + "…"
+                lines.append(f"  {marks[e.status]} {e.checker:<22} {e.status:<13} {msg}")
+            lines += [f"  note: {n}" for n in g.notes]
+        ok = sum(g.status == "ok" for g in self.notebooks)
+        lines.append(f"{len(self.notebooks)} notebook(s) graded, {ok} ran to the end; "
+                     f"total {sum(g.score for g in self.notebooks):g}/{sum(g.max_score for g in self.notebooks):g}")
+        return "\n".join(lines)
+
+
+# -- reading an executed copy ------------------------------------------------------------------------
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def _counts(cell) -> bool:
+    """Does a verdict from this cell count for the learner? Exercise cells do; solutions never."""
+    tags = _tags(cell)
+    if SOLUTION_TAG in tags or GUARD_TAG in tags:
+        return False
+    nbg = cell.get("metadata", {}).get("nbgrader", {})
+    return EXERCISE_TAG in tags or bool(nbg.get("grade") or nbg.get("solution"))
+
+
+def _learner_cells(nb) -> list[int]:
+    """Indices in the executed copy of the learner's own cells (not the guard, not papermill's)."""
+    return [i for i, c in enumerate(nb.cells) if GUARD_TAG not in _tags(c) and "injected-parameters" not in _tags(c)]
+
+
+def collect_verdicts(nb) -> list[dict]:
+    """Every recorded verdict in an executed notebook, in order, each with ``cell`` (index in ``nb``)
+    and ``counts`` (whether its cell is an exercise cell).
+
+    A cell's ``display_data`` carriers (published while grading) are read first; a cell without any
+    falls back to the verdict in a displayed Check's output metadata (a notebook saved by a learner).
+    """
+    found = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        carried = [o["data"][VERDICT_MIME] for o in cell.get("outputs", [])
+                   if o.get("output_type") == "display_data" and VERDICT_MIME in o.get("data", {})]
+        if not carried:
+            carried = [o["metadata"]["ganlessons"]["verdict"] for o in cell.get("outputs", [])
+                       if o.get("output_type") in ("display_data", "execute_result")
+                       and isinstance(o.get("metadata", {}).get("ganlessons", {}).get("verdict"), dict)]
+        found += [{**dict(v), "cell": i, "counts": _counts(cell)} for v in carried]
+    return found
+
+
+def _lesson_folders(notebooks: Path | None) -> list[Path]:
+    """Where the original lessons may be: ``notebooks``, ./notebooks, the package's checkout."""
+    return [Path(f) for f in ([notebooks] if notebooks else []) + [Path.cwd() / "notebooks",
+                                                                   Path(__file__).resolve().parents[2] / "notebooks"]
+            if Path(f).is_dir()]
+
+
+def _lesson_name(nb, path: Path, folders: list[Path]) -> str | None:
+    """The lesson a copy is of: the handout's record, else the longest lesson name its file name
+    starts with (``01_gan_alice.ipynb`` → ``01_gan``)."""
+    name = nb.metadata.get("ganlessons", {}).get("lesson")
+    if name:
+        return name
+    known = sorted({p.stem for f in folders for p in f.glob("[0-9][0-9]_*.ipynb")}, key=len, reverse=True)
+    return next((k for k in known if path.stem == k or path.stem.startswith(k + "_") or path.stem.startswith(k + "-")),
+                None)
+
+
+def _expected(nb, lesson: str | None, folders: list[Path]) -> tuple[list[dict], str]:
+    """The exercises to expect, and where they came from."""
+    import nbformat
+
+    if lesson:
+        for folder in folders:
+            original = folder / f"{lesson}.ipynb"
+            if original.is_file():
+                return lesson_exercises(nbformat.read(str(original), as_version=4), lesson), f"the lesson {original}"
+    recorded = nb.metadata.get("ganlessons", {}).get("exercises")
+    if recorded:
+        return [dict(e) for e in recorded], "the handout's record"
+    return lesson_exercises(nb, lesson or "notebook"), "the notebook's own exercise cells"
+
+
+def score(nb, expected: list[dict]) -> tuple[list[ExerciseResult], list[str]]:
+    """Match the recorded verdicts of an executed copy to the expected exercises."""
+    learner = {idx: k for k, idx in enumerate(_learner_cells(nb))}
+    verdicts = collect_verdicts(nb)
+    notes = sorted({f"a {v['checker']} verdict from cell {learner.get(v['cell'], v['cell'])} did not count: "
+                    "that cell is not an exercise cell" for v in verdicts if not v["counts"]
+                    and SOLUTION_TAG not in _tags(nb.cells[v["cell"]])})
+    counted = [v for v in verdicts if v["counts"]]
+    results = []
+    for k, ex in enumerate(expected):
+        name = ex["checker"]
+        nth = sum(e["checker"] == name for e in expected[:k])  # the same checker expected twice: i-th cell
+        cells = []
+        for v in counted:
+            if v["checker"] == name and v["cell"] not in cells:
+                cells.append(v["cell"])
+        pts = float(ex.get("points", 1))
+        if nth >= len(cells):
+            results.append(ExerciseResult(ex["grade_id"], name, "not called",
+                                          f"gl.checks.{name} was never called in an exercise cell", pts))
+            continue
+        if len(cells) > 1 and sum(e["checker"] == name for e in expected) == 1:
+            nth = len(cells) - 1  # called in several cells: the last one is the answer
+        v = [v for v in counted if v["checker"] == name and v["cell"] == cells[nth]][-1]
+        status = "pass" if v["ok"] else ("fail" if v.get("attempted", True) else "not attempted")
+        results.append(ExerciseResult(ex["grade_id"], name, status, v["message"], pts, pts if v["ok"] else 0,
+                                      learner.get(v["cell"])))
+    return results, notes
+
+
+def grade_notebook(executed, expected: list[dict], *, notebook: str, lesson: str | None) -> NotebookGrade:
+    """Score one executed copy (an ``nbformat`` notebook) that ran to its end."""
+    results, notes = score(executed, expected)
+    return NotebookGrade(notebook, lesson, "ok", sum(r.score for r in results), sum(r.points for r in results),
+                         results, notes=notes)
+
+
+# -- running the copies ------------------------------------------------------------------------------
+
+
+def _notebooks(paths: list[Path]) -> list[Path]:
+    found = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found += sorted(q for q in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in q.parts)
+        elif p.suffix == ".ipynb" and p.is_file():
+            found.append(p)
+        else:
+            raise ValueError(f"paths: {str(p)!r} is neither a notebook (.ipynb) nor a folder of notebooks")
+    if not found:
+        raise ValueError(f"paths: no notebooks (.ipynb) in {', '.join(map(str, paths)) or 'nothing'}")
+    return found
+
+
+def _key(path: Path, taken: set) -> str:
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:60] or "notebook"
+    key, n = base, 1
+    while key in taken:
+        n += 1
+        key = f"{base}-{n}"
+    taken.add(key)
+    return key
+
+
+def _learner_cell(nb, index: int | None) -> int | None:
+    """An index into the executed copy as the learner's own cell number."""
+    if index is None or nb is None:
+        return index
+    cells = _learner_cells(nb)
+    return cells.index(index) if index in cells else None
+
+
+def _reports_for(out: Path | None) -> dict[str, Path]:
+    if out is None:
+        return {}
+    out = Path(out)
+    if out.suffix.lower() not in (".json", ".csv"):
+        raise ValueError(f"out must be a .json or .csv file (the other and a .txt summary go beside it), "
+                         f"got {str(out)!r}")
+    if out.is_dir():
+        raise ValueError(f"out must be a file, got the folder {str(out)!r}")
+    return {"json": out.with_suffix(".json"), "csv": out.with_suffix(".csv"), "summary": out.with_suffix(".txt"),
+            "runs": out.with_name(out.stem + "_runs")}
+
+
+def grade(paths: list[Path], out: Path | None = None, *, workers: int | None = None, scheduler: str | None = None,
+          timeout: float | None = DEFAULT_TIMEOUT, parameters: dict | None = None, notebooks: Path | None = None,
+          progress: bool = True) -> GradeReport:
+    """Execute and grade learners' copies (``paths``: notebooks and folders of them).
+
+    ``out``: the report file, ``.json`` or ``.csv``; the other format and a ``.txt`` summary are
+    written beside it, the executed copies (each with its ``grade.json``) under ``<stem>_runs/``.
+    None keeps nothing on disk (the report is returned). ``timeout``: seconds per copy, None for
+    no limit. ``parameters``: papermill parameters for every copy (``{"n_steps": 40}``); copies run
+    as they are without. ``notebooks``: the folder of the original lessons (default
+    ``./notebooks``, then the checkout the package came from). ``workers``/``scheduler``: Dask,
+    as for ``homework``.
+    """
+    import nbformat
+
+    from .execute import Job, run_jobs
+
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+    if parameters is not None and not isinstance(parameters, dict):
+        raise ValueError(f"parameters must be a dict of papermill parameters, got {type(parameters).__name__}")
+    files = _reports_for(out)
+    copies = _notebooks(paths)
+    if notebooks is not None and not Path(notebooks).is_dir():
+        raise ValueError(f"notebooks must be the folder of the original lessons, got {str(notebooks)!r}")
+    folders = _lesson_folders(notebooks)
+    runs = files.get("runs") or Path(tempfile.mkdtemp(prefix="ganlessons-grade-"))
+    runs = runs.resolve()
+    (runs / ".inputs").mkdir(parents=True, exist_ok=True)
+    grades: dict[str, NotebookGrade] = {}
+    jobs, meta, taken = [], {}, set()
+    try:
+        for path in copies:
+            key = _key(path, taken)
+            try:
+                nb = nbformat.read(str(path), as_version=4)
+            except Exception as err:  # noqa: BLE001 (not JSON, not a notebook …)
+                grades[key] = NotebookGrade(str(path), None, "could not run",
+                                            error=f"not a readable notebook: {type(err).__name__}: {err}")
+                continue
+            lesson = _lesson_name(nb, path, folders)
+            expected, source = _expected(nb, lesson, folders)
+            workdir = runs / key
+            if workdir.exists():
+                shutil.rmtree(workdir)
+            (workdir / ".tmp").mkdir(parents=True)
+            nb.cells.insert(0, guard_cell(workdir))
+            staged = runs / ".inputs" / key / path.name
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, str(staged))
+            meta[key] = (path, lesson, expected, source, workdir)
+            jobs.append(Job(key=key, notebook=staged, workdir=workdir, parameters=dict(parameters or {}),
+                            timeout=timeout, env={GRADING_ENV: "1", "TMPDIR": str(workdir / ".tmp")}))
+        for outcome in run_jobs(jobs, workers=workers, scheduler=scheduler, progress=progress):
+            path, lesson, expected, source, workdir = meta[outcome.key]
+            grades[outcome.key] = _judge(outcome, path, lesson, expected, source, workdir)
+    finally:
+        shutil.rmtree(runs / ".inputs", ignore_errors=True)
+        if "runs" not in files:
+            shutil.rmtree(runs, ignore_errors=True)
+    report = GradeReport([grades[k] for k in sorted(grades, key=lambda k: str(grades[k].notebook))])
+    if files:
+        for g in report.notebooks:
+            folder = files["runs"] / Path(g.executed).parent.name if g.executed else None
+            if folder is not None and folder.is_dir():
+                (folder / "grade.json").write_text(json.dumps(g.to_dict(), indent=2, ensure_ascii=False))
+        files["json"].write_text(report.to_json())
+        files["csv"].write_text(report.to_csv())
+        files["summary"].write_text(report.summary() + "\n")
+        report.files = {k: str(v) for k, v in files.items()}
+    return report
+
+
+def _judge(outcome, path: Path, lesson, expected, source, workdir: Path) -> NotebookGrade:
+    """One copy's grade from its run's Outcome and its executed notebook."""
+    import nbformat
+
+    executed = None
+    if outcome.executed is not None and Path(outcome.executed).is_file():
+        try:
+            executed = nbformat.read(str(outcome.executed), as_version=4)
+        except Exception:  # noqa: BLE001 (a copy cut off while being written)
+            executed = None
+    if executed is not None:
+        g = grade_notebook(executed, expected, notebook=str(path), lesson=lesson)
+    else:
+        g = NotebookGrade(str(path), lesson, "ok", 0, sum(float(e.get("points", 1)) for e in expected),
+                          [ExerciseResult(e["grade_id"], e["checker"], "not called",
+                                          "the notebook did not run far enough to call it", float(e.get("points", 1)))
+                           for e in expected])
+    g.seconds = outcome.seconds
+    g.executed = str(outcome.executed) if outcome.executed else None
+    if not expected:
+        g.notes.append(f"no exercises expected (from {source})")
+    refused = read_guard_log(workdir)
+    err = outcome.error or ""
+    if refused:
+        tried = "; ".join(f"{r.get('event')} {r.get('path')}" for r in refused[:3])
+        g.status, g.error = "wrote outside its folder", f"tried: {tried}" + (" …" if len(refused) > 3 else "")
+        g.cell = _learner_cell(executed, outcome.cell) if not outcome.ok else None
+    elif not outcome.ok:
+        timed = "timed out" in err.lower() or "timeout" in err.lower()
+        started = executed is not None or outcome.cell is not None
+        g.status = "timed out" if timed else ("crashed" if started else "could not run")
+        g.error = err or "failed"
+        g.cell = _learner_cell(executed, outcome.cell)
+    for e in g.exercises:
+        if e.status == "not called" and g.status != "ok" and e.message.startswith("gl.checks"):
+            e.message += f" (the notebook stopped before its end: {g.status})"
+    return g
+
+
+# -- command line ------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``ganlessons grade`` options."""
+    parser.add_argument("paths", nargs="+", metavar="NOTEBOOK|FOLDER", help="learners' copies, or folders of them")
+    parser.add_argument("--out", default=None,
+                        help="report file, .json or .csv (the other and a .txt summary go beside it, the executed "
+                             "copies under <stem>_runs/); default: print the summary only")
+    parser.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                        help="run every copy with this parameter, e.g. -p n_steps 40 (default: as they are)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"seconds per copy before it is stopped (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--workers", type=int, default=None, help="Dask worker processes (default: one per core)")
+    parser.add_argument("--scheduler", default=None, help="a Dask scheduler address or scheduler file")
+    parser.add_argument("--notebooks", default=None, help="folder of the original lessons (default: ./notebooks)")
+    parser.add_argument("--json", action="store_true", help="print the JSON report instead of the summary")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _value(text: str):
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``ganlessons grade``: 0 when every copy was graded (whatever the scores), 2 on bad input."""
+    try:
+        report = grade([Path(p) for p in args.paths], Path(args.out) if args.out else None, workers=args.workers,
+                       scheduler=args.scheduler, timeout=args.timeout,
+                       parameters={k: _value(v) for k, v in (args.param or [])} or None,
+                       notebooks=Path(args.notebooks) if args.notebooks else None, progress=not args.quiet)
+    except ValueError as err:
+        print(f"ganlessons grade: {err}", file=sys.stderr)
+        return 2
+    print(report.to_json() if args.json else report.summary())
+    if report.files:
+        print(f"reports: {report.files['json']}, {report.files['csv']}, {report.files['summary']}; "
+              f"executed copies: {report.files['runs']}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ganlessons grade",
+                                     description="Execute learners' copies and report each exercise's verdict.")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""``ganlessons grade``: a batch of learners' copies, each a small cut of lesson 01's handout (its
+setup and parameters cells and its four exercise cells: a few seconds each), run once on Dask;
+the tests read the one report. The copies: solved, one slip, untouched, a checker call deleted,
+a crash, an endless loop and a write outside the copy's folder."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from ganlessons.checks._record import VERDICT_MIME
+from ganlessons.course.grade import collect_verdicts, grade, score
+from ganlessons.course.grade import main as grade_main
+from ganlessons.course.handout import BEGIN, END, EXERCISE_TAG, make_handout
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSON = ROOT / "notebooks" / "01_gan.ipynb"
+CHECKERS = ["d_loss", "g_loss", "optimal_discriminator", "d_step_detach"]
+
+
+def _mini(source_form: bool = False):
+    """Lesson 01's handout cut down to its setup, parameters and exercise cells."""
+    nb = make_handout(nbformat.read(str(LESSON), as_version=4), "01_gan", source_form=source_form)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    nb.cells = code[:2] + [c for c in code if EXERCISE_TAG in c.metadata.get("tags", [])]
+    return nb
+
+
+def _solved():
+    """The solved copy: nbgrader's source form with its BEGIN/END lines taken out, each exercise
+    called a different way (shown, assigned, asserted)."""
+    nb = _mini(source_form=True)
+    for c in nb.cells:
+        c.source = "\n".join(ln for ln in c.source.splitlines() if ln.strip() not in (BEGIN, END))
+    ex = _exercises(nb)
+    ex[1].source = ex[1].source.replace("gl.checks.g_loss(", "ok = gl.checks.g_loss(")
+    ex[2].source = ex[2].source.replace("gl.checks.optimal_discriminator(", "assert gl.checks.optimal_discriminator(")
+    return nb
+
+
+def _exercises(nb):
+    return [c for c in nb.cells if EXERCISE_TAG in c.metadata.get("tags", [])]
+
+
+def _copies() -> dict[str, nbformat.NotebookNode]:
+    copies = {"solved": _solved(), "untouched": _mini()}
+    slip = _solved()  # the sign flipped in G's loss: the checker names that slip
+    _exercises(slip)[1].source = _exercises(slip)[1].source.replace("return F.binary", "return -F.binary")
+    copies["slip"] = slip
+    deleted = _solved()
+    ex0 = _exercises(deleted)[0]
+    ex0.source = re.sub(r"\n.*gl\.checks\.d_loss\(.*", "\nprint('done')", ex0.source)
+    copies["deleted"] = deleted
+    crash = _solved()
+    crash.cells.insert(crash.cells.index(_exercises(crash)[1]) + 1, nbformat.v4.new_code_cell("1 / 0"))
+    copies["crash"] = crash
+    loop = _solved()
+    loop.cells.insert(loop.cells.index(_exercises(loop)[0]) + 1, nbformat.v4.new_code_cell("while True:\n    pass"))
+    copies["loop"] = loop
+    escape = _solved()  # one attempt caught by the learner's own code, so the notebook runs on
+    escape.cells.insert(3, nbformat.v4.new_code_cell(
+        "try:\n    open('../escaped.txt', 'w').write('x')\nexcept PermissionError as err:\n    print(err)"))
+    copies["escape"] = escape
+    return copies
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("submissions")
+    for name, nb in _copies().items():
+        nbformat.write(nb, str(folder / f"01_gan_{name}.ipynb"))
+    out = tmp_path_factory.mktemp("grades") / "grades.csv"
+    t0 = time.perf_counter()
+    report = grade([folder], out, workers=2, timeout=30, progress=False)
+    report.wall = time.perf_counter() - t0
+    return {Path(g.notebook).stem.replace("01_gan_", ""): g for g in report.notebooks}, report, folder
+
+
+def _results(g) -> dict[str, str]:
+    return {e.checker: e.status for e in g.exercises}
+
+
+def test_solved_copy_passes_every_exercise_however_the_checker_is_called(graded):
+    g = graded[0]["solved"]
+    assert g.status == "ok" and g.lesson == "01_gan", g
+    assert _results(g) == dict.fromkeys(CHECKERS, "pass")
+    assert (g.score, g.max_score) == (4, 4)
+    assert [e.grade_id for e in g.exercises] == [f"01_gan-{c}" for c in CHECKERS]
+
+
+def test_a_slip_fails_with_the_checkers_hint(graded):
+    g = graded[0]["slip"]
+    assert _results(g) == {**dict.fromkeys(CHECKERS, "pass"), "g_loss": "fail"}
+    assert "sign is flipped" in g.exercises[1].message and g.score == 3
+
+
+def test_an_untouched_handout_scores_zero_as_not_attempted(graded):
+    g = graded[0]["untouched"]
+    assert g.status == "ok"
+    assert _results(g) == dict.fromkeys(CHECKERS, "not attempted") and g.score == 0
+    assert "NotImplementedError" in g.exercises[0].message
+
+
+def test_a_deleted_checker_call_scores_zero_for_that_exercise(graded):
+    g = graded[0]["deleted"]
+    assert _results(g) == {**dict.fromkeys(CHECKERS, "pass"), "d_loss": "not called"} and g.score == 3
+
+
+def test_a_crash_is_reported_with_its_cell_and_earlier_verdicts_survive(graded):
+    g = graded[0]["crash"]
+    assert g.status == "crashed" and "ZeroDivisionError" in g.error
+    assert g.cell == 4  # setup, parameters, exercise 1, exercise 2, then the crash
+    assert _results(g) == {"d_loss": "pass", "g_loss": "pass", "optimal_discriminator": "not called",
+                           "d_step_detach": "not called"}
+
+
+def test_an_endless_loop_times_out_and_the_batch_goes_on(graded):
+    grades, report, _ = graded
+    g = grades["loop"]
+    assert g.status == "timed out" and g.cell == 3, g
+    assert _results(g)["d_loss"] == "pass" and g.score == 1
+    assert len(report.notebooks) == 7
+    print(f"batch of 7 copies graded in {report.wall:.1f} s")
+
+
+def test_writing_outside_its_folder_is_refused_and_reported(graded):
+    g = graded[0]["escape"]
+    _, _, folder = graded
+    assert g.status == "wrote outside its folder" and "escaped.txt" in g.error
+    assert not (folder.parent / "escaped.txt").exists()
+    assert g.score == 4  # the learner caught the refusal; the exercises still count
+
+
+def test_reports_are_written_as_json_csv_and_a_summary(graded):
+    _, report, _ = graded
+    rows = json.loads(Path(report.files["json"]).read_text())
+    assert {Path(r["notebook"]).stem for r in rows} == {f"01_gan_{k}" for k in graded[0]}
+    csv = Path(report.files["csv"]).read_text().splitlines()
+    assert csv[0].startswith("notebook,lesson,notebook_status") and len(csv) == 1 + 7 * 4
+    text = Path(report.files["summary"]).read_text()
+    assert "01_gan_slip.ipynb (01_gan): 3/4" in text and "timed out" in text
+    per_copy = list(Path(report.files["runs"]).glob("*/grade.json"))
+    assert len(per_copy) == 7
+
+
+def test_only_exercise_cells_count_and_solution_cells_never_do():
+    """A verdict from the lesson's own solution cell or an untagged cell does not score."""
+    nb = nbformat.v4.new_notebook()
+    verdict = {"checker": "g_loss", "exercise": "x", "ok": True, "message": "right", "attempted": True}
+    out = nbformat.v4.new_output("display_data", data={VERDICT_MIME: verdict, "text/plain": "✅"})
+    for tags in (["solution"], []):
+        cell = nbformat.v4.new_code_cell("assert gl.checks.g_loss(f)", metadata={"tags": tags})
+        cell.outputs = [out]
+        nb.cells.append(cell)
+    assert [v["counts"] for v in collect_verdicts(nb)] == [False, False]
+    results, notes = score(nb, [{"grade_id": "01_gan-g_loss", "checker": "g_loss", "points": 1}])
+    assert results[0].status == "not called" and len(notes) == 1
+
+
+def test_bad_arguments_name_the_argument(tmp_path):
+    with pytest.raises(ValueError, match="paths"):
+        grade([tmp_path / "nothing.txt"])
+    nb = tmp_path / "a.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), str(nb))
+    with pytest.raises(ValueError, match="out must be a .json or .csv"):
+        grade([nb], tmp_path / "report.xlsx")
+    with pytest.raises(ValueError, match="timeout"):
+        grade([nb], timeout=-1)
+    assert grade_main(["--out", str(tmp_path / "r.txt"), str(nb)]) == 2
