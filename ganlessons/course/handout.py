@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -45,6 +46,8 @@ EXERCISE_TAG = "exercise"
 SOLUTION_TAG = "solution"
 NBGRADER_SCHEMA = 3
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+# A lesson's text that points to the worked solutions, which a handout no longer has.
+_SOLUTION_NOTE = re.compile(r"[ \t]*A worked solution is in the collapsed cell after each exercise\.")
 
 
 def _tags(cell) -> list[str]:
@@ -146,6 +149,8 @@ def make_handout(nb, lesson: str, *, source_form: bool = False, points: float = 
             continue
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+        elif cell.cell_type == "markdown" and not source_form:
+            cell.source = _SOLUTION_NOTE.sub("", cell.source)
         if i in by_cell:
             first = by_cell[i][0]
             cell.metadata["nbgrader"] = _nbgrader(first["grade_id"], points * len(by_cell[i]))
