@@ -172,3 +172,52 @@ def test_bad_arguments_name_the_argument(tmp_path):
     with pytest.raises(ValueError, match="timeout"):
         grade([nb], timeout=-1)
     assert grade_main(["--out", str(tmp_path / "r.txt"), str(nb)]) == 2
+
+
+def test_a_learner_sees_only_the_check_and_grading_records_every_call_form(tmp_path, monkeypatch):
+    """Outside grading a checker publishes nothing of its own: the shown Check (✅/❌, with its
+    verdict in the output's metadata) is all there is, and ``ok = …`` / ``assert …`` show nothing.
+    While grading, each call also leaves one carrier, which a front end shows as one plain line."""
+    from nbclient import NotebookClient
+
+    from ganlessons.course.execute import IPCKernelManager
+
+    monkeypatch.delenv("GANLESSONS_GRADING", raising=False)
+    right = "lambda old, new, alpha: (1 - alpha) * old + alpha * new"
+    forms = [f"gl.checks.fade_in({right})", f"ok = gl.checks.fade_in({right})", f"assert gl.checks.fade_in({right})"]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = ([nbformat.v4.new_code_cell("import os\nimport ganlessons as gl")]
+                + [nbformat.v4.new_code_cell(s) for s in forms]
+                + [nbformat.v4.new_code_cell("os.environ['GANLESSONS_GRADING'] = '1'")]
+                + [nbformat.v4.new_code_cell(s) for s in forms])
+    extra = {"kernel_manager_class": IPCKernelManager} if IPCKernelManager is not None else {}
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}},
+                   **extra).execute()
+    shown, assigned, asserted = (nb.cells[i].outputs for i in (1, 2, 3))
+    assert [o.output_type for o in shown] == ["execute_result"]
+    assert shown[0].data["text/markdown"].startswith("✅ fade-in") and set(shown[0].data) == {"text/markdown",
+                                                                                              "text/plain"}
+    assert shown[0].metadata["ganlessons"]["verdict"]["checker"] == "fade_in"
+    assert assigned == [] and asserted == []
+    for i in (5, 6, 7):
+        carriers = [o for o in nb.cells[i].outputs if VERDICT_MIME in o.get("data", {})]
+        assert len(carriers) == 1 and carriers[0].data[VERDICT_MIME]["ok"] is True
+        assert carriers[0].data["text/plain"] == "[recorded for grading] ✅ fade_in"
+    assert [v["checker"] for v in collect_verdicts(nb)] == ["fade_in"] * 4  # 1 shown + 3 carried
+
+
+def test_a_real_lesson_handout_solved_at_tiny_parameters(tmp_path):
+    """Lesson 02's whole handout, solved, run as a learner's copy with a tiny budget."""
+    nb = make_handout(nbformat.read(str(ROOT / "notebooks" / "02_cgan.ipynb"), as_version=4), "02_cgan",
+                      source_form=True)
+    for c in nb.cells:
+        c.source = "\n".join(ln for ln in c.source.splitlines() if ln.strip() not in (BEGIN, END))
+        c.source = c.source.replace('my_prediction = ""', 'my_prediction = "Higher."')
+    nbformat.write(nb, str(tmp_path / "02_cgan_ada.ipynb"))
+    t0 = time.perf_counter()
+    report = grade([tmp_path / "02_cgan_ada.ipynb"], None, workers=1, timeout=300, progress=False,
+                   parameters={"n_steps": 40, "n_eval": 200, "n_per_class": 10, "dataset": "mnist-5k"})
+    (g,) = report.notebooks
+    assert g.status == "ok", report.summary()
+    assert _results(g) == {"conditional_input": "pass", "mismatch_prediction": "pass"}
+    print(f"lesson 02 handout graded in {time.perf_counter() - t0:.1f} s")

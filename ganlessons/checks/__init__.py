@@ -11,6 +11,10 @@ No checker touches the learner's random state: the learner's code (and every mod
 builds) runs with the global torch/NumPy/``random`` states saved, seeded for a reproducible
 verdict, and restored afterwards; the checkers' own inputs come from their own ``torch.Generator``.
 Running or skipping an exercise cell leaves the notebook's later random draws unchanged.
+
+Every checker records its verdict for ``ganlessons grade`` (``_record.py``): in the metadata of
+the shown Check's output, and, only while a notebook is being graded, in an output of its own, so
+``ok = gl.checks.x(f)`` and ``assert gl.checks.x(f)`` are graded too. A learner sees no difference.
 """
 
 from __future__ import annotations

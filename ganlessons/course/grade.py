@@ -344,8 +344,10 @@ def grade(paths: list[Path], out: Path | None = None, *, workers: int | None = N
             grades[outcome.key] = _judge(outcome, path, lesson, expected, source, workdir)
     finally:
         shutil.rmtree(runs / ".inputs", ignore_errors=True)
-        if "runs" not in files:
+        if "runs" not in files:  # nothing kept on disk: no grade may point at a deleted copy
             shutil.rmtree(runs, ignore_errors=True)
+            for g in grades.values():
+                g.executed = None
     report = GradeReport([grades[k] for k in sorted(grades, key=lambda k: str(grades[k].notebook))])
     if files:
         for g in report.notebooks:
