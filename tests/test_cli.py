@@ -95,6 +95,12 @@ def test_readme_main_command_from_the_repository_root():
         assert "00_tour cell  1/" in proc.stdout and "1 of 1 lesson(s) ok" in proc.stdout
         assert str(run_dir) in proc.stdout
         assert "without encryption" not in proc.stdout + proc.stderr
+        # the report: the lesson's final sample grid (the cell drawing trainer.sample), metrics, wall time
+        report = (run_dir / "report.html").read_text()
+        assert f"Report (final samples, metrics, wall times): {run_dir / 'report.html'}" in proc.stdout
+        assert 'alt="final samples of 00_tour" src="data:image/png;base64,' in report
+        assert "domain_fid" in report and "wall time" in report and 'href="00_tour.html"' in report
+        assert (run_dir / "00_tour.html").is_file()
     finally:
         import shutil
 
@@ -130,3 +136,21 @@ def test_a_lesson_that_writes_no_metrics_is_not_ok(tmp_path, capsys):
     _notebook(nbs / "01_silent.ipynb", "pass")
     assert cli.main(["run", "--notebooks", str(nbs), "--out", str(tmp_path / "r"), "--quiet"]) == 1
     assert "wrote no metrics" in capsys.readouterr().out
+
+
+def test_run_ends_with_an_html_report(tmp_path, capsys):
+    """Per lesson: status, wall time, the last image it drew, its metrics, a link to the rendered notebook."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    _notebook(nbs / "01_ok.ipynb", GOOD + "\nfrom IPython.display import Image\n"
+              f"Image(data=__import__('base64').b64decode('{png}'))")
+    _notebook(nbs / "02_broken.ipynb", 'raise ValueError("broken")')
+    assert cli.main(["run", "--notebooks", str(nbs), "--out", str(tmp_path / "runs"), "--quiet"]) == 1
+    run_dir = next((tmp_path / "runs").iterdir())
+    report = (run_dir / "report.html").read_text()
+    assert str(run_dir / "report.html") in capsys.readouterr().out
+    assert "1 of 2 lesson(s) ok" in report and "<h2>01_ok</h2>" in report and "<h2>02_broken</h2>" in report
+    assert f'src="data:image/png;base64,{png}"' in report and "<td>twice</td><td class=\"num\">6</td>" in report
+    assert "FAILED at cell 3: ValueError: broken" in report and 'href="02_broken.html"' in report
+    assert (run_dir / "01_ok.html").is_file()

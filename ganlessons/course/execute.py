@@ -194,9 +194,11 @@ def _client(workers: int | None, scheduler: str | None, n_jobs: int):
     n = workers or max(1, min(n_jobs, os.cpu_count() or 1))
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
-    # processes=True: one Python per worker, so runs share no interpreter state; no dashboard
-    # (a port to bind and a page nobody looks at in a terminal run).
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+    # processes=True: one Python per worker, so runs share no interpreter state. On 127.0.0.1
+    # only, no dashboard, and the scheduler's HTTP routes on a free port: the default 8787 may be
+    # taken by another cluster (a second sweep, a test), which costs a warning for nothing.
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
                            silence_logs=logging.ERROR)
     return Client(cluster), cluster
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .report import flatten_numbers
-from .lessons import InvalidInput, check_values, declared, describe
+from .lessons import InvalidInput, check_values, declared, describe, parse_as
 
 __all__ = ["Sweep", "plan", "run_sweep", "collect", "write_table", "InvalidInput"]
 
@@ -83,16 +83,17 @@ def plan(notebook: Path, grid: list[str], seeds: str | None = None, fixed: list[
         _, items = _split_assignment(f"seed={seeds}", "--seeds")
         if len(set(items)) != len(items):
             raise InvalidInput(f"--seeds: a seed is repeated in {seeds!r}")
-        swept["seed"] = items
     given_fixed = {name: [value] for name, value in fixed}
-    both = sorted(set(given_fixed) & set(swept))
+    both = sorted(set(given_fixed) & (set(swept) | ({"seed"} if seeds is not None else set())))
     if both:
         raise InvalidInput(f"-p and --grid/--seeds both set {', '.join(both)}; give each parameter once")
     grid_values = check_values(params, swept, "--grid")
+    if seeds is not None:
+        grid_values["seed"] = [parse_as(t, params["seed"], "--seeds") for t in items]
     if "seed" in grid_values:  # seed varies fastest, then it is the spread of each point of a figure
         grid_values["seed"] = grid_values.pop("seed")
     fixed_values = {k: v[0] for k, v in check_values(params, given_fixed, "-p").items()}
-    if "progress" in params and "progress" not in fixed_values:
+    if "progress" in params and "progress" not in fixed_values and "progress" not in grid_values:
         fixed_values["progress"] = False  # the sweep's bar is the progress; no bars inside the kernels
     seed_default = fixed_values.get("seed", params["seed"].value if "seed" in params else None)
     return Sweep(Path(notebook).resolve(), grid_values, fixed_values, Path(out).resolve(), seed_default)

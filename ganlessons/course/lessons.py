@@ -44,8 +44,20 @@ def declared(notebook: Path) -> dict[str, Parameter]:
     """The parameters of ``notebook``'s parameters cell, in the cell's order."""
     import papermill as pm
 
+    try:
+        raw = pm.inspect_notebook(str(notebook))
+    except ValueError as err:
+        if "kernel name" not in str(err):
+            raise
+        # A notebook saved without kernelspec metadata: the executor runs it on python3, so read
+        # it as python (papermill's public call has no argument for the kernel name).
+        from papermill.inspection import _infer_parameters
+        from papermill.iorw import load_notebook_node
+
+        nb = load_notebook_node(str(notebook))  # as papermill reads it (every cell given its tags list)
+        raw = {p.name: p._asdict() for p in _infer_parameters(nb, name="python3", language="python")}
     out = {}
-    for name, p in pm.inspect_notebook(str(notebook)).items():
+    for name, p in raw.items():
         kind = p.get("inferred_type_name") or "None"
         param = Parameter(name, kind, p.get("default") or "", p.get("help") or "")
         if kind == "None":  # no annotation: the default's literal type is the best guess
