@@ -5,6 +5,8 @@ a crash, an endless loop and a write outside the copy's folder."""
 
 from __future__ import annotations
 
+import csv as csvlib
+import io
 import json
 import re
 import time
@@ -142,6 +144,10 @@ def test_reports_are_written_as_json_csv_and_a_summary(graded):
     assert {Path(r["notebook"]).stem for r in rows} == {f"01_gan_{k}" for k in graded[0]}
     csv = Path(report.files["csv"]).read_text().splitlines()
     assert csv[0].startswith("notebook,lesson,notebook_status") and len(csv) == 1 + 7 * 4
+    rows = list(csvlib.DictReader(io.StringIO("\n".join(csv))))
+    (slip,) = [r for r in rows if r["result"] == "fail"]
+    assert (slip["checker"], slip["points_scored"], slip["points_possible"]) == ("g_loss", "0", "1.0")
+    assert slip["message"].startswith("the sign is flipped")
     text = Path(report.files["summary"]).read_text()
     assert "01_gan_slip.ipynb (01_gan): 3/4" in text and "timed out" in text
     per_copy = list(Path(report.files["runs"]).glob("*/grade.json"))
@@ -221,3 +227,13 @@ def test_a_real_lesson_handout_solved_at_tiny_parameters(tmp_path):
     assert g.status == "ok", report.summary()
     assert _results(g) == {"conditional_input": "pass", "mismatch_prediction": "pass"}
     print(f"lesson 02 handout graded in {time.perf_counter() - t0:.1f} s")
+
+
+def test_regrading_a_folder_skips_the_executed_copies_kept_in_it(tmp_path):
+    from ganlessons.course.grade import _notebooks
+
+    for rel in ("a.ipynb", "sub/b.ipynb", "grades_runs/a/a.ipynb", ".ipynb_checkpoints/a-checkpoint.ipynb"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nbformat.v4.new_notebook(), str(tmp_path / rel))
+    found = _notebooks([tmp_path], skip=tmp_path / "grades_runs")
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a.ipynb", "sub/b.ipynb"]

@@ -96,14 +96,14 @@ class GradeReport:
                     "error": g.error or "", "score": g.score, "max_score": g.max_score}
             for e in g.exercises or [None]:
                 out.append({**head, "grade_id": e.grade_id if e else "", "checker": e.checker if e else "",
-                            "result": e.status if e else "", "points": e.score if e else 0,
-                            "message": e.message if e else ""})
+                            "result": e.status if e else "", "points_scored": e.score if e else 0,
+                            "points_possible": e.points if e else 0, "message": e.message if e else ""})
         return out
 
     def to_csv(self) -> str:
         buf = io.StringIO()
         cols = ["notebook", "lesson", "notebook_status", "error", "score", "max_score", "grade_id", "checker",
-                "result", "points", "message"]
+                "result", "points_scored", "points_possible", "message"]
         w = csv.DictWriter(buf, fieldnames=cols)
         w.writeheader()
         w.writerows(self.rows())
@@ -241,11 +241,15 @@ def grade_notebook(executed, expected: list[dict], *, notebook: str, lesson: str
 # -- running the copies ------------------------------------------------------------------------------
 
 
-def _notebooks(paths: list[Path]) -> list[Path]:
+def _notebooks(paths: list[Path], skip: Path | None = None) -> list[Path]:
+    """The notebooks named or found (recursively) in the folders named; never JupyterLab's
+    checkpoints, nor the executed copies of an earlier grading kept under ``skip``."""
     found = []
+    skip = skip.resolve() if skip is not None else None
     for p in map(Path, paths):
         if p.is_dir():
-            found += sorted(q for q in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in q.parts)
+            found += sorted(q for q in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in q.parts
+                            and not (skip is not None and q.resolve().is_relative_to(skip)))
         elif p.suffix == ".ipynb" and p.is_file():
             found.append(p)
         else:
@@ -308,7 +312,7 @@ def grade(paths: list[Path], out: Path | None = None, *, workers: int | None = N
     if parameters is not None and not isinstance(parameters, dict):
         raise ValueError(f"parameters must be a dict of papermill parameters, got {type(parameters).__name__}")
     files = _reports_for(out)
-    copies = _notebooks(paths)
+    copies = _notebooks(paths, skip=files.get("runs"))
     if notebooks is not None and not Path(notebooks).is_dir():
         raise ValueError(f"notebooks must be the folder of the original lessons, got {str(notebooks)!r}")
     folders = _lesson_folders(notebooks)
@@ -420,22 +424,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _value(text: str):
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def run(args: argparse.Namespace) -> int:
     """Carry out ``ganlessons grade``: 0 when every copy was graded (whatever the scores), 2 on bad input."""
+    from ..cli import parse_value
+
     try:
         report = grade([Path(p) for p in args.paths], Path(args.out) if args.out else None, workers=args.workers,
                        scheduler=args.scheduler, timeout=args.timeout,
-                       parameters={k: _value(v) for k, v in (args.param or [])} or None,
+                       parameters={k: parse_value(v) for k, v in (args.param or [])} or None,
                        notebooks=Path(args.notebooks) if args.notebooks else None, progress=not args.quiet)
     except ValueError as err:
         print(f"ganlessons grade: {err}", file=sys.stderr)
