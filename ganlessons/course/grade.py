@@ -25,217 +25,22 @@ Only ``pass`` scores. Per copy, besides: ``crashed`` (the error and the cell), `
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import re
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..checks._record import GRADING_ENV, VERDICT_MIME
-from .handout import EXERCISE_TAG, SOLUTION_TAG, lesson_exercises
-from .sandbox import GUARD_TAG, guard_cell, read_guard_log
+from ..checks._record import GRADING_ENV
+from .sandbox import guard_cell, read_guard_log
+from .scoring import (ExerciseResult, GradeReport, NotebookGrade, collect_verdicts, expected_exercises,
+                      grade_notebook, learner_cells, lesson_folders, lesson_name, score)
 
-__all__ = ["grade", "grade_notebook", "ExerciseResult", "NotebookGrade", "GradeReport", "collect_verdicts",
+__all__ = ["grade", "grade_notebook", "ExerciseResult", "NotebookGrade", "GradeReport", "collect_verdicts", "score",
            "add_arguments", "run", "main", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 900.0  # seconds per copy: a lesson at its defaults takes 1–3 minutes on a laptop CPU
-
-
-@dataclass
-class ExerciseResult:
-    """One expected exercise of one copy."""
-
-    grade_id: str
-    checker: str
-    status: str                   # "pass", "fail", "not attempted", "not called"
-    message: str
-    points: float = 1
-    score: float = 0
-    cell: int | None = None       # the learner's cell (0-based, as in their notebook) that called it
-
-
-@dataclass
-class NotebookGrade:
-    """The grade of one copy."""
-
-    notebook: str
-    lesson: str | None
-    status: str                   # "ok", "crashed", "timed out", "wrote outside its folder", "could not run"
-    score: float = 0
-    max_score: float = 0
-    exercises: list[ExerciseResult] = field(default_factory=list)
-    error: str | None = None
-    cell: int | None = None       # where it crashed or was stopped (the learner's cell number, 0-based)
-    seconds: float = 0
-    executed: str | None = None   # the executed copy, when kept
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class GradeReport:
-    """Every copy's grade; :meth:`summary` reads well, :meth:`to_csv` goes into a spreadsheet."""
-
-    notebooks: list[NotebookGrade]
-    files: dict[str, str] = field(default_factory=dict)   # "json", "csv", "summary", "runs" → where written
-
-    def to_json(self) -> str:
-        return json.dumps([g.to_dict() for g in self.notebooks], indent=2, ensure_ascii=False)
-
-    def rows(self) -> list[dict]:
-        """One row per copy and expected exercise (one row for a copy with none)."""
-        out = []
-        for g in self.notebooks:
-            head = {"notebook": g.notebook, "lesson": g.lesson or "", "notebook_status": g.status,
-                    "error": g.error or "", "score": g.score, "max_score": g.max_score}
-            for e in g.exercises or [None]:
-                out.append({**head, "grade_id": e.grade_id if e else "", "checker": e.checker if e else "",
-                            "result": e.status if e else "", "points_scored": e.score if e else 0,
-                            "points_possible": e.points if e else 0, "message": e.message if e else ""})
-        return out
-
-    def to_csv(self) -> str:
-        buf = io.StringIO()
-        cols = ["notebook", "lesson", "notebook_status", "error", "score", "max_score", "grade_id", "checker",
-                "result", "points_scored", "points_possible", "message"]
-        w = csv.DictWriter(buf, fieldnames=cols)
-        w.writeheader()
-        w.writerows(self.rows())
-        return buf.getvalue()
-
-    def summary(self) -> str:
-        marks = {"pass": "✓", "fail": "✗", "not attempted": "–", "not called": "–"}
-        lines = []
-        for g in self.notebooks:
-            state = "" if g.status == "ok" else f"  [{g.status}" + (f" at cell {g.cell}" if g.cell is not None else "") \
-                + (f": {g.error}" if g.error else "") + "]"
-            lines.append(f"{g.notebook} ({g.lesson or 'lesson unknown'}): {g.score:g}/{g.max_score:g}{state}")
-            for e in g.exercises:
-                msg = e.message if len(e.message) <= 160 else e.message[:157] + "…"
-                lines.append(f"  {marks[e.status]} {e.checker:<22} {e.status:<13} {msg}")
-            lines += [f"  note: {n}" for n in g.notes]
-        ok = sum(g.status == "ok" for g in self.notebooks)
-        lines.append(f"{len(self.notebooks)} notebook(s) graded, {ok} ran to the end; "
-                     f"total {sum(g.score for g in self.notebooks):g}/{sum(g.max_score for g in self.notebooks):g}")
-        return "\n".join(lines)
-
-
-# -- reading an executed copy ------------------------------------------------------------------------
-
-
-def _tags(cell) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
-
-
-def _counts(cell) -> bool:
-    """Does a verdict from this cell count for the learner? Exercise cells do; solutions never."""
-    tags = _tags(cell)
-    if SOLUTION_TAG in tags or GUARD_TAG in tags:
-        return False
-    nbg = cell.get("metadata", {}).get("nbgrader", {})
-    return EXERCISE_TAG in tags or bool(nbg.get("grade") or nbg.get("solution"))
-
-
-def _learner_cells(nb) -> list[int]:
-    """Indices in the executed copy of the learner's own cells (not the guard, not papermill's)."""
-    return [i for i, c in enumerate(nb.cells) if GUARD_TAG not in _tags(c) and "injected-parameters" not in _tags(c)]
-
-
-def collect_verdicts(nb) -> list[dict]:
-    """Every recorded verdict in an executed notebook, in order, each with ``cell`` (index in ``nb``)
-    and ``counts`` (whether its cell is an exercise cell).
-
-    A cell's ``display_data`` carriers (published while grading) are read first; a cell without any
-    falls back to the verdict in a displayed Check's output metadata (a notebook saved by a learner).
-    """
-    found = []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        carried = [o["data"][VERDICT_MIME] for o in cell.get("outputs", [])
-                   if o.get("output_type") == "display_data" and VERDICT_MIME in o.get("data", {})]
-        if not carried:
-            carried = [o["metadata"]["ganlessons"]["verdict"] for o in cell.get("outputs", [])
-                       if o.get("output_type") in ("display_data", "execute_result")
-                       and isinstance(o.get("metadata", {}).get("ganlessons", {}).get("verdict"), dict)]
-        found += [{**dict(v), "cell": i, "counts": _counts(cell)} for v in carried]
-    return found
-
-
-def _lesson_folders(notebooks: Path | None) -> list[Path]:
-    """Where the original lessons may be: ``notebooks``, ./notebooks, the package's checkout."""
-    return [Path(f) for f in ([notebooks] if notebooks else []) + [Path.cwd() / "notebooks",
-                                                                   Path(__file__).resolve().parents[2] / "notebooks"]
-            if Path(f).is_dir()]
-
-
-def _lesson_name(nb, path: Path, folders: list[Path]) -> str | None:
-    """The lesson a copy is of: the handout's record, else the longest lesson name its file name
-    starts with (``01_gan_alice.ipynb`` → ``01_gan``)."""
-    name = nb.metadata.get("ganlessons", {}).get("lesson")
-    if name:
-        return name
-    known = sorted({p.stem for f in folders for p in f.glob("[0-9][0-9]_*.ipynb")}, key=len, reverse=True)
-    return next((k for k in known if path.stem == k or path.stem.startswith(k + "_") or path.stem.startswith(k + "-")),
-                None)
-
-
-def _expected(nb, lesson: str | None, folders: list[Path]) -> tuple[list[dict], str]:
-    """The exercises to expect, and where they came from."""
-    import nbformat
-
-    if lesson:
-        for folder in folders:
-            original = folder / f"{lesson}.ipynb"
-            if original.is_file():
-                return lesson_exercises(nbformat.read(str(original), as_version=4), lesson), f"the lesson {original}"
-    recorded = nb.metadata.get("ganlessons", {}).get("exercises")
-    if recorded:
-        return [dict(e) for e in recorded], "the handout's record"
-    return lesson_exercises(nb, lesson or "notebook"), "the notebook's own exercise cells"
-
-
-def score(nb, expected: list[dict]) -> tuple[list[ExerciseResult], list[str]]:
-    """Match the recorded verdicts of an executed copy to the expected exercises."""
-    learner = {idx: k for k, idx in enumerate(_learner_cells(nb))}
-    verdicts = collect_verdicts(nb)
-    notes = sorted({f"a {v['checker']} verdict from cell {learner.get(v['cell'], v['cell'])} did not count: "
-                    "that cell is not an exercise cell" for v in verdicts if not v["counts"]
-                    and SOLUTION_TAG not in _tags(nb.cells[v["cell"]])})
-    counted = [v for v in verdicts if v["counts"]]
-    results = []
-    for k, ex in enumerate(expected):
-        name = ex["checker"]
-        nth = sum(e["checker"] == name for e in expected[:k])  # the same checker expected twice: i-th cell
-        cells = []
-        for v in counted:
-            if v["checker"] == name and v["cell"] not in cells:
-                cells.append(v["cell"])
-        pts = float(ex.get("points", 1))
-        if nth >= len(cells):
-            results.append(ExerciseResult(ex["grade_id"], name, "not called",
-                                          f"gl.checks.{name} was never called in an exercise cell", pts))
-            continue
-        if len(cells) > 1 and sum(e["checker"] == name for e in expected) == 1:
-            nth = len(cells) - 1  # called in several cells: the last one is the answer
-        v = [v for v in counted if v["checker"] == name and v["cell"] == cells[nth]][-1]
-        status = "pass" if v["ok"] else ("fail" if v.get("attempted", True) else "not attempted")
-        results.append(ExerciseResult(ex["grade_id"], name, status, v["message"], pts, pts if v["ok"] else 0,
-                                      learner.get(v["cell"])))
-    return results, notes
-
-
-def grade_notebook(executed, expected: list[dict], *, notebook: str, lesson: str | None) -> NotebookGrade:
-    """Score one executed copy (an ``nbformat`` notebook) that ran to its end."""
-    results, notes = score(executed, expected)
-    return NotebookGrade(notebook, lesson, "ok", sum(r.score for r in results), sum(r.points for r in results),
-                         results, notes=notes)
 
 
 # -- running the copies ------------------------------------------------------------------------------
@@ -273,7 +78,7 @@ def _learner_cell(nb, index: int | None) -> int | None:
     """An index into the executed copy as the learner's own cell number."""
     if index is None or nb is None:
         return index
-    cells = _learner_cells(nb)
+    cells = learner_cells(nb)
     return cells.index(index) if index in cells else None
 
 
@@ -315,7 +120,7 @@ def grade(paths: list[Path], out: Path | None = None, *, workers: int | None = N
     copies = _notebooks(paths, skip=files.get("runs"))
     if notebooks is not None and not Path(notebooks).is_dir():
         raise ValueError(f"notebooks must be the folder of the original lessons, got {str(notebooks)!r}")
-    folders = _lesson_folders(notebooks)
+    folders = lesson_folders(notebooks)
     runs = files.get("runs") or Path(tempfile.mkdtemp(prefix="ganlessons-grade-"))
     runs = runs.resolve()
     (runs / ".inputs").mkdir(parents=True, exist_ok=True)
@@ -330,8 +135,8 @@ def grade(paths: list[Path], out: Path | None = None, *, workers: int | None = N
                 grades[key] = NotebookGrade(str(path), None, "could not run",
                                             error=f"not a readable notebook: {type(err).__name__}: {err}")
                 continue
-            lesson = _lesson_name(nb, path, folders)
-            expected, source = _expected(nb, lesson, folders)
+            lesson = lesson_name(nb, path, folders)
+            expected, source = expected_exercises(nb, lesson, folders)
             workdir = runs / key
             if workdir.exists():
                 shutil.rmtree(workdir)
