@@ -11,6 +11,8 @@
         Run every combination as a Dask task (an embedded LocalCluster, or a running scheduler),
         then write table.csv, one figure per metric and index.html into DIR (default
         homework/<lesson>). Re-running the command skips the runs already complete.
+    ganlessons handout LESSON ... / ganlessons grade NOTEBOOK|FOLDER ...
+        Learners' copies of lessons; grading of their work (``ganlessons.course.handout``, ``.grade``).
     ganlessons train-classifier DOMAIN
         Retrain the shipped domain classifier used by ``domain_fid`` (mnist or fashion-mnist).
     ganlessons pretrain NAME [--device auto] [--steps N] [--out DIR]
@@ -223,50 +225,6 @@ def _cmd_lessons(args) -> int:
     return 0
 
 
-def _cmd_homework(args) -> int:
-    from .course import homework as H
-    from .course import report as R
-
-    folder = notebooks_dir(args.notebooks)
-    lesson = find_lessons(folder, [args.lesson])
-    if len(lesson) != 1:
-        raise H.InvalidInput(f"LESSON: {args.lesson!r} matches {len(lesson)} lessons; name one")
-    out = Path(args.out) if args.out else Path("homework") / lesson[0].stem
-    sweep = H.plan(lesson[0], args.grid, args.seeds, [tuple(p) for p in args.param or []], out)
-    n = len(sweep.points())
-    print(f"ganlessons homework: {lesson[0].stem}, {n} run(s) into {sweep.out}", flush=True)
-    t0 = time.perf_counter()
-    counts = H.run_sweep(sweep, workers=args.workers, scheduler=args.scheduler, threads=args.threads,
-                         timeout=args.timeout, progress=not args.quiet)
-    rows = H.collect(sweep)
-    table = H.write_table(rows, sweep, sweep.out / "table.csv")
-    figures = R.sweep_figures(rows, sweep.grid, sweep.out / "figures")
-    command = "ganlessons " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
-    index = R.sweep_index(rows, H.columns(rows, sweep), figures, sweep.out, f"Homework sweep: {lesson[0].stem}",
-                          command, lesson[0].name)
-    failed = [r for r in rows if r["status"] != "ok"]
-    print(f"{counts['ran']} run(s) executed, {counts['skipped']} already complete (skipped); "
-          f"{n - len(failed)} of {n} ok, in {time.perf_counter() - t0:.0f} s")
-    for r in failed:
-        where = f" at cell {r['cell']}" if r.get("cell") is not None else ""
-        print(f"  FAILED {r['key']}{where}: {r['error']}")
-    print(f"Table: {table}\nFigures: {sweep.out / 'figures'} ({len(figures)})\nIndex: {index}")
-    return 1 if failed else 0
-
-
-def _positive(kind):
-    """An argparse type: a number of ``kind`` greater than 0, else an error naming the value."""
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
-        return value
-    return parse
-
-
 def _cmd_train_classifier(args) -> int:
     from . import data as D
     from . import metrics as M
@@ -339,22 +297,19 @@ def main(argv: list[str] | None = None) -> int:
     les.add_argument("lessons", nargs="*", metavar="LESSON", help="e.g. 05 (default: all)")
     les.add_argument("--notebooks", help="folder of the lesson notebooks (default: ./notebooks)")
     les.set_defaults(fn=_cmd_lessons)
+    from .course import homework as H
+
     hw = sub.add_parser("homework", help="sweep one lesson over a grid of parameters and seeds (Dask)")
-    hw.add_argument("lesson", metavar="LESSON", help="e.g. 05 or 05_wgan_gp or wgan_gp")
-    hw.add_argument("--grid", action="append", metavar="NAME=V1,V2,...",
-                    help="a swept parameter and its values; repeat for more (every combination runs)")
-    hw.add_argument("--seeds", metavar="S1,S2,...", help="seeds each combination runs with, e.g. 0,1,2")
-    hw.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                    help="a parameter fixed for every run, e.g. -p n_steps 200")
-    hw.add_argument("--workers", type=_positive(int), help="local worker processes (default: one per core)")
-    hw.add_argument("--scheduler", metavar="ADDRESS",
-                    help="a running Dask scheduler (tcp://host:8786) or its scheduler file, instead of a local cluster")
-    hw.add_argument("--threads", type=_positive(int), default=1, help="torch threads per run (default: 1)")
-    hw.add_argument("--timeout", type=_positive(float), help="seconds a run may take before it is stopped")
-    hw.add_argument("--out", help="the sweep's folder (default: homework/<lesson>); re-use it to resume")
-    hw.add_argument("--notebooks", help="folder of the lesson notebooks (default: ./notebooks)")
-    hw.add_argument("--quiet", action="store_true", help="no progress bar")
-    hw.set_defaults(fn=_cmd_homework)
+    H.add_arguments(hw)
+    hw.set_defaults(fn=H.run)
+    # hand-outs and grading live in their own modules, each with its options and its command
+    from .course import grade, handout
+
+    for name, module, text in (("handout", handout, "write learners' copies of lessons (exercises without solutions)"),
+                               ("grade", grade, "run learners' copies on Dask and score their exercises")):
+        cmd = sub.add_parser(name, help=text, description=(module.__doc__ or "").split("\n\n")[0])
+        module.add_arguments(cmd)
+        cmd.set_defaults(fn=module.run)
     tc = sub.add_parser("train-classifier", help="retrain a shipped domain classifier")
     tc.add_argument("domain", choices=["mnist", "fashion-mnist"])
     tc.add_argument("--epochs", type=int, default=30)

@@ -154,3 +154,10 @@ def test_run_ends_with_an_html_report(tmp_path, capsys):
     assert f'src="data:image/png;base64,{png}"' in report and "<td>twice</td><td class=\"num\">6</td>" in report
     assert "FAILED at cell 3: ValueError: broken" in report and 'href="02_broken.html"' in report
     assert (run_dir / "01_ok.html").is_file()
+
+
+@pytest.mark.parametrize("command", ["lessons", "homework", "handout", "grade"])
+def test_the_course_commands_are_there(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main([command, "--help"])
+    assert done.value.code == 0 and f"usage: ganlessons {command}" in capsys.readouterr().out

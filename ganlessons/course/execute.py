@@ -143,6 +143,8 @@ def run_job(job: Job, threads: int = 1) -> Outcome:
         for m in started:
             _kill(m)
 
+    # The watchdog ends the whole notebook at the limit; the per-cell limit papermill also gets
+    # (30 s later) is only a backstop should killing the kernel not end the wait for its reply.
     watchdog = threading.Timer(job.timeout, on_timeout) if job.timeout else None
     t0 = time.perf_counter()
     try:
@@ -151,7 +153,7 @@ def run_job(job: Job, threads: int = 1) -> Outcome:
             watchdog.start()
         pm.execute_notebook(str(Path(job.notebook).resolve()), str(executed), parameters=job.parameters or None,
                             cwd=str(workdir), kernel_name="python3", progress_bar=False, log_output=False,
-                            execution_timeout=job.timeout, extra_arguments=KERNEL_ARGS,
+                            execution_timeout=job.timeout and job.timeout + 30, extra_arguments=KERNEL_ARGS,
                             kernel_manager_class=_manager_class(sockets, env, started), on_cell_start=on_start)
         outcome = Outcome(job.key, True, 0.0, executed)
     except pm.PapermillExecutionError as err:

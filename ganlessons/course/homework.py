@@ -11,11 +11,14 @@ the usual reason to re-run is that something was fixed; a deterministic error co
 
 from __future__ import annotations
 
+import argparse
 import csv
 import itertools
 import json
 import re
 import shutil
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,7 +151,7 @@ def run_sweep(sweep: Sweep, *, workers: int | None = None, scheduler: str | None
 
 
 def collect(sweep: Sweep) -> list[dict]:
-    """One row per run of the sweep, in grid order: key, swept values, seed, status, seconds, metrics…, error, cell."""
+    """One row per run, in grid order: key, swept values, seed, status, seconds, metrics…, error, cell."""
     rows = []
     for point in sweep.points():
         key = run_key(point)
@@ -190,3 +193,79 @@ def write_table(rows: list[dict], sweep: Sweep, path: Path) -> Path:
     writer.writeheader()
     writer.writerows(rows)
     return atomic_write_bytes(buf.getvalue().encode("utf-8"), path)
+
+
+def _positive(kind):
+    """An argparse type: a number of ``kind`` greater than 0, else an error naming the value."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+        return value
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``ganlessons homework`` options."""
+    parser.add_argument("lesson", metavar="LESSON", help="e.g. 05 or 05_wgan_gp or wgan_gp")
+    parser.add_argument("--grid", action="append", metavar="NAME=V1,V2,...",
+                        help="a swept parameter and its values; repeat for more (every combination runs)")
+    parser.add_argument("--seeds", metavar="S1,S2,...", help="seeds each combination runs with, e.g. 0,1,2")
+    parser.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                        help="a parameter fixed for every run, e.g. -p n_steps 200")
+    parser.add_argument("--workers", type=_positive(int), help="local worker processes (default: one per core)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="a running Dask scheduler (tcp://host:8786) or its scheduler file, "
+                             "instead of a local cluster")
+    parser.add_argument("--threads", type=_positive(int), default=1, help="torch threads per run (default: 1)")
+    parser.add_argument("--timeout", type=_positive(float), help="seconds a run may take before it is stopped")
+    parser.add_argument("--out", help="the sweep's folder (default: homework/<lesson>); re-use it to resume")
+    parser.add_argument("--notebooks", help="folder of the lesson notebooks (default: ./notebooks)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``ganlessons homework``: 0 when every run is ok, 1 when some failed, 2 on bad input."""
+    from ..cli import find_lessons, notebooks_dir
+    from . import report as R
+
+    folder = notebooks_dir(args.notebooks)
+    lesson = find_lessons(folder, [args.lesson])
+    if len(lesson) != 1:
+        print(f"ganlessons homework: error: LESSON: {args.lesson!r} matches {len(lesson)} lessons "
+              f"({', '.join(p.stem for p in lesson)}); name one", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path("homework") / lesson[0].stem
+    try:
+        sweep = plan(lesson[0], args.grid, args.seeds, [tuple(p) for p in args.param or []], out)
+    except InvalidInput as err:  # refused before anything ran: the message, not a traceback
+        print(f"ganlessons homework: error: {err}", file=sys.stderr)
+        return 2
+    n = len(sweep.points())
+    print(f"ganlessons homework: {lesson[0].stem}, {n} run(s) into {sweep.out}", flush=True)
+    t0 = time.perf_counter()
+    try:
+        counts = run_sweep(sweep, workers=args.workers, scheduler=args.scheduler, threads=args.threads,
+                           timeout=args.timeout, progress=not args.quiet)
+    except KeyboardInterrupt:
+        done = len(list((sweep.out / "runs").glob(f"*/{DONE}")))
+        print(f"\ninterrupted: {done} run(s) complete are kept in {sweep.out}; "
+              "the same command again runs the rest", file=sys.stderr)
+        return 130
+    rows = collect(sweep)
+    table = write_table(rows, sweep, sweep.out / "table.csv")
+    figures = R.sweep_figures(rows, sweep.grid, sweep.out / "figures")
+    command = "ganlessons " + " ".join(sys.argv[1:] if getattr(args, "argv", None) is None else args.argv)
+    index = R.sweep_index(rows, columns(rows, sweep), figures, sweep.out, f"Homework sweep: {lesson[0].stem}",
+                          command, lesson[0].name)
+    failed = [r for r in rows if r["status"] != "ok"]
+    print(f"{counts['ran']} run(s) executed, {counts['skipped']} already complete (skipped); "
+          f"{n - len(failed)} of {n} ok, in {time.perf_counter() - t0:.0f} s")
+    for r in failed:
+        where = f" at cell {r['cell']}" if r.get("cell") is not None else ""
+        print(f"  FAILED {r['key']}{where}: {r['error']}")
+    print(f"Table: {table}\nFigures: {sweep.out / 'figures'} ({len(figures)})\nIndex: {index}")
+    return 1 if failed else 0
