@@ -58,6 +58,7 @@ def test_plan_parses_values_to_the_declared_types(lesson, tmp_path):
     (["lr=1,,2"], None, [], "'lr=1,,2' is not NAME=V1,V2,..."),
     (["lr=1", "lr=2"], None, [], "lr is given twice"),
     (["lr=1,1"], None, [], "a value is repeated"),
+    (["lr=1e-4,0.0001"], None, [], "--grid lr: [0.0001, 0.0001] repeats a value"),
     (["seed=1,2"], "0,1", [], "--seeds and --grid seed=... both set the seeds"),
     ([], "0,x", [], "--seeds: 'x' is not a valid seed (int)"),
     ([], "0", [("seed", "1")], "-p and --grid/--seeds both set seed"),

@@ -181,20 +181,26 @@ def test_the_same_sweep_on_a_separate_dask_scheduler_gives_the_same_table(local_
 
 
 def test_run_jobs_reports_a_timeout_and_an_error_and_passes_the_environment(tmp_path):
-    """The executor's contract (grading relies on it): no exception out of run_jobs, the cell named."""
+    """The executor's contract (grading relies on it): no exception out of run_jobs, the cell named,
+    the kernel's own environment, retries only for a kernel that did not start."""
     nbs = tmp_path / "nbs"
     toy_lesson(nbs / "ok", 'import os\nprint(os.getcwd(), os.environ["OMP_NUM_THREADS"], os.environ["MARK"])')
     toy_lesson(nbs / "slow", "import time\ntime.sleep(60)")
     toy_lesson(nbs / "bad", "1 / 0")
     jobs = [Job("ok", nbs / "ok" / "01_toy.ipynb", tmp_path / "ok", env={"MARK": "here"}),
             Job("slow", nbs / "slow" / "01_toy.ipynb", tmp_path / "slow", timeout=3),
-            Job("bad", nbs / "bad" / "01_toy.ipynb", tmp_path / "bad", parameters={"width": 5})]
-    ok, slow, bad = run_jobs(jobs, workers=2, progress=False)
+            Job("bad", nbs / "bad" / "01_toy.ipynb", tmp_path / "bad", parameters={"width": 5}),
+            Job("no-kernel", nbs / "ok" / "01_toy.ipynb", tmp_path / "nk", env={"PYTHONHOME": "/nonexistent"})]
+    ok, slow, bad, no_kernel = run_jobs(jobs, workers=2, progress=False, retries=1)
     assert ok.ok and ok.executed == tmp_path / "ok" / "01_toy.ipynb" and ok.error is None
     text = nbformat.read(str(ok.executed), as_version=4).cells[2].outputs[0]["text"]
     assert text.split() == [str(tmp_path / "ok"), "1", "here"]
     assert not slow.ok and slow.error == "timed out after 3 s" and slow.cell == 2 and 3 <= slow.seconds < 30
     assert not bad.ok and bad.error.startswith("ZeroDivisionError") and bad.cell == 3
     assert bad.executed.is_file()  # written although a cell failed
+    # a kernel that cannot start (here: Python without its standard library) is tried again, then reported
+    assert not no_kernel.ok and no_kernel.cell is None
+    assert no_kernel.error.startswith("the kernel did not start: RuntimeError: Kernel died")
+    assert no_kernel.error.endswith("(tried 2 times)")
     with pytest.raises(ValueError, match="unique"):
         run_jobs([jobs[0], jobs[0]])

@@ -162,7 +162,7 @@ def run_job(job: Job, threads: int = 1) -> Outcome:
         if timed_out.is_set():
             outcome = Outcome(job.key, False, 0.0, executed, f"timed out after {job.timeout:g} s", current["cell"])
         elif started and current["cell"] is None:  # the kernel was asked for and no cell ever ran
-            raise KernelStartError(f"{job.key}: the kernel did not start: {type(err).__name__}: {err}") from err
+            raise KernelStartError(f"the kernel did not start: {type(err).__name__}: {err}") from err
         else:
             died = "kernel died" if "DeadKernel" in type(err).__name__ else f"{type(err).__name__}: {err}"
             outcome = Outcome(job.key, False, 0.0, executed, died, current["cell"])
@@ -239,8 +239,9 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
                 outcome = fut.result()
             except Exception as err:  # noqa: BLE001 (kernel never started, worker lost …)
                 executed = Path(job.workdir) / Path(job.notebook).name
-                outcome = Outcome(job.key, False, 0.0, executed if executed.is_file() else None,
-                                  f"{type(err).__name__}: {err}")
+                error = (f"{err} (tried {retries + 1} times)" if isinstance(err, KernelStartError)
+                         else f"{type(err).__name__}: {err}")
+                outcome = Outcome(job.key, False, 0.0, executed if executed.is_file() else None, error)
             results[job.key] = outcome
             if not outcome.ok:
                 bar.write(f"failed: {job.key}: {outcome.error}")

@@ -93,6 +93,9 @@ def plan(notebook: Path, grid: list[str], seeds: str | None = None, fixed: list[
     grid_values = check_values(params, swept, "--grid")
     if seeds is not None:
         grid_values["seed"] = [parse_as(t, params["seed"], "--seeds") for t in items]
+    for name, values in grid_values.items():  # 1e-4 and 0.0001 are one value: the same run twice
+        if len({json.dumps(v) for v in values}) != len(values):
+            raise InvalidInput(f"--grid {name}: {values} repeats a value")
     if "seed" in grid_values:  # seed varies fastest, then it is the spread of each point of a figure
         grid_values["seed"] = grid_values.pop("seed")
     fixed_values = {k: v[0] for k, v in check_values(params, given_fixed, "-p").items()}
