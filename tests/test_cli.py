@@ -161,3 +161,38 @@ def test_the_course_commands_are_there(command, capsys):
     with pytest.raises(SystemExit) as done:
         cli.main([command, "--help"])
     assert done.value.code == 0 and f"usage: ganlessons {command}" in capsys.readouterr().out
+
+
+def test_the_report_shows_the_sample_grid_not_what_is_drawn_beside_it(tmp_path):
+    """The lessons draw the grid with show_grid(..., title=f"... after {step} steps"), often beside a
+    wider figure (a class histogram) in the same cell, and more figures after it."""
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from ganlessons.course.report import final_image
+
+    def png(w, h):
+        fig = plt.figure(figsize=(w, h))
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=20)
+        plt.close(fig)
+        return base64.b64encode(buf.getvalue()).decode()
+
+    def cell(source, *images):
+        c = nbformat.v4.new_code_cell(source)
+        c.outputs = [nbformat.v4.new_output("display_data", data={"image/png": i}) for i in images]
+        return c
+
+    grid, histogram, later = png(4, 4), png(5, 2), png(6, 3)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [cell("gl.viz.show_grid(x_real)", png(3, 3)),
+                cell('gl.viz.show_grid(trainer.sample()[:64], title=f"G(z) after {trainer.step} steps")\nhist()',
+                     histogram, grid),
+                cell("walk()", later)]
+    nbformat.write(nb, str(tmp_path / "x.ipynb"))
+    assert final_image(tmp_path / "x.ipynb") == grid
+    nb.cells = [nb.cells[2]]
+    nbformat.write(nb, str(tmp_path / "y.ipynb"))
+    assert final_image(tmp_path / "y.ipynb") == later  # no grid drawn: the last image

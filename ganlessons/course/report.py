@@ -128,24 +128,43 @@ def sweep_index(rows: list[dict], cols: list[str], figures: list[Path], out: Pat
     return atomic_write_bytes(_page(title, body), out / "index.html")
 
 
+def _png_aspect(b64: str) -> float:
+    """Width / height of a base64 PNG, read from its header (the IHDR chunk at bytes 16-24)."""
+    import base64
+    import struct
+
+    head = base64.b64decode(b64.replace("\n", "")[:44])
+    width, height = struct.unpack(">II", head[16:24])
+    return width / max(height, 1)
+
+
 def final_image(executed: Path) -> str | None:
-    """The lesson's final sample grid as base64 PNG: the last image of the last cell that draws
-    ``trainer.sample(``, else the notebook's last image."""
+    """The lesson's final sample grid as base64 PNG, else its last image.
+
+    The lessons draw it with ``gl.viz.show_grid(..., title=f"... after {trainer.step} steps")``; that
+    cell may draw more (a class histogram, curves), all wider than the square grid, so the
+    squarest image of the last such cell is taken; then of the last cell that calls show_grid.
+    """
     import nbformat
 
     nb = nbformat.read(str(executed), as_version=4)
-    found, from_samples = None, None
+    after, grid, last = [], [], None
     for c in nb.cells:
         if c.cell_type != "code":
             continue
-        for o in c.get("outputs", []):
-            png = o.get("data", {}).get("image/png")
-            if png:
-                found = png
-                if "trainer.sample(" in c.source:
-                    from_samples = png
-    img = from_samples or found
-    return img.replace("\n", "") if img else None
+        images = [o["data"]["image/png"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        if not images:
+            continue
+        last = images[-1]
+        lines = [ln for ln in c.source.splitlines() if "show_grid(" in ln]
+        if any("after" in ln for ln in lines):
+            after = images
+        if lines:
+            grid = images
+    for images in (after, grid):
+        if images:
+            return min(images, key=lambda b: abs(_png_aspect(b) - 1)).replace("\n", "")
+    return last.replace("\n", "") if last else None
 
 
 def run_report(records: list[dict], out: Path, title: str = "ganlessons run") -> Path:
