@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import re
 from pathlib import Path
@@ -70,8 +71,11 @@ def sweep_figures(rows: list[dict], grid: dict, folder: Path) -> list[Path]:
     xs = list(grid.get(x_name, sorted({r.get(x_name) for r in ok})))
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs)
     pos = {v: (v if numeric else i) for i, v in enumerate(xs)}
-    groups = sorted({tuple(r[k] for k in others) for r in ok}, key=str)
+    present = {tuple(r[k] for k in others) for r in ok}
+    groups = [g for g in itertools.product(*(grid[k] for k in others)) if g in present]  # the command's order
     folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):  # a metric of an earlier sweep into this folder must not linger
+        old.unlink()
     out = []
     for m in metrics:
         fig, ax = plt.subplots(figsize=(6, 4))
