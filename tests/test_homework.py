@@ -99,9 +99,20 @@ def test_the_same_sweep_again_runs_nothing(local_sweep, capsys):
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
 
-def test_a_failed_run_is_recorded_and_the_others_finish(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def cluster():
+    """A LocalCluster kept for the tests below that need a cluster but not a new one (each start
+    costs seconds: two Pythons importing torch); the embedded default is tested by the sweep above."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False}) as c:
+        yield c.scheduler_address
+
+
+def test_a_failed_run_is_recorded_and_the_others_finish(tmp_path, capsys, cluster):
     nbs = toy_lesson(tmp_path / "nbs")
-    code = cli.main(["homework", "01", "--notebooks", str(nbs), "--grid", "width=4,99", "--workers", "1",
+    code = cli.main(["homework", "01", "--notebooks", str(nbs), "--grid", "width=4,99", "--scheduler", cluster,
                      "--out", str(tmp_path / "out"), "--quiet"])
     assert code == 1
     ok, failed = _table(tmp_path / "out" / "table.csv")
@@ -180,7 +191,7 @@ def test_the_same_sweep_on_a_separate_dask_scheduler_gives_the_same_table(local_
         _without_seconds(_table(base / "out" / "table.csv"))
 
 
-def test_run_jobs_reports_a_timeout_and_an_error_and_passes_the_environment(tmp_path):
+def test_run_jobs_reports_a_timeout_and_an_error_and_passes_the_environment(tmp_path, cluster):
     """The executor's contract (grading relies on it): no exception out of run_jobs, the cell named,
     the kernel's own environment, retries only for a kernel that did not start."""
     nbs = tmp_path / "nbs"
@@ -191,7 +202,7 @@ def test_run_jobs_reports_a_timeout_and_an_error_and_passes_the_environment(tmp_
             Job("slow", nbs / "slow" / "01_toy.ipynb", tmp_path / "slow", timeout=3),
             Job("bad", nbs / "bad" / "01_toy.ipynb", tmp_path / "bad", parameters={"width": 5}),
             Job("no-kernel", nbs / "ok" / "01_toy.ipynb", tmp_path / "nk", env={"PYTHONHOME": "/nonexistent"})]
-    ok, slow, bad, no_kernel = run_jobs(jobs, workers=2, progress=False, retries=1)
+    ok, slow, bad, no_kernel = run_jobs(jobs, scheduler=cluster, progress=False, retries=1)
     assert ok.ok and ok.executed == tmp_path / "ok" / "01_toy.ipynb" and ok.error is None
     text = nbformat.read(str(ok.executed), as_version=4).cells[2].outputs[0]["text"]
     assert text.split() == [str(tmp_path / "ok"), "1", "here"]

@@ -193,9 +193,10 @@ def _client(workers: int | None, scheduler: str | None, n_jobs: int):
         if Path(scheduler).is_file():  # dask-jobqueue / dask-mpi / `dask scheduler --scheduler-file`
             return Client(scheduler_file=scheduler), None
         return Client(scheduler), None
-    n = workers or max(1, min(n_jobs, os.cpu_count() or 1))
-    if not isinstance(n, int) or n < 1:
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive int, got {workers!r}")
+    # never more workers than jobs: each one is a Python that starts (and imports torch) for nothing
+    n = max(1, min(n_jobs, workers or os.cpu_count() or 1))
     # processes=True: one Python per worker, so runs share no interpreter state. On 127.0.0.1
     # only, no dashboard, and the scheduler's HTTP routes on a free port: the default 8787 may be
     # taken by another cluster (a second sweep, a test), which costs a warning for nothing.
