@@ -212,7 +212,8 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
     """Run every job as a Dask task; return their Outcomes in the order of ``jobs``.
 
     ``scheduler``: a Dask scheduler address ("tcp://127.0.0.1:8786") or scheduler file; None starts
-    an embedded LocalCluster with ``workers`` processes of one thread. ``threads``: torch threads
+    an embedded LocalCluster with ``workers`` processes of one thread (default one per core, never
+    more than there are jobs), closed again before this returns. ``threads``: torch threads
     per kernel. ``retries``: further tries of a job whose kernel did not start (never of a
     notebook that failed). ``on_outcome`` is called here, in the calling process, as each job
     finishes (a resumable caller marks it done at once, not only when all are).
