@@ -190,9 +190,14 @@ def _client(workers: int | None, scheduler: str | None, n_jobs: int):
     from distributed import Client, LocalCluster
 
     if scheduler:
-        if Path(scheduler).is_file():  # dask-jobqueue / dask-mpi / `dask scheduler --scheduler-file`
-            return Client(scheduler_file=scheduler), None
-        return Client(scheduler), None
+        try:
+            if Path(scheduler).is_file():  # dask-jobqueue / dask-mpi / `dask scheduler --scheduler-file`
+                return Client(scheduler_file=scheduler), None
+            return Client(scheduler), None
+        except (OSError, ValueError) as err:  # refused, timed out, not an address
+            raise ConnectionError(f"no Dask scheduler reachable at {scheduler!r} ({err}); start one with "
+                                  "`dask scheduler` and workers with `dask worker ADDRESS`, or leave out "
+                                  "the scheduler for a local cluster") from err
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     # never more workers than jobs: each one is a Python that starts (and imports torch) for nothing

@@ -253,6 +253,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         counts = run_sweep(sweep, workers=args.workers, scheduler=args.scheduler, threads=args.threads,
                            timeout=args.timeout, progress=not args.quiet)
+    except ConnectionError as err:
+        print(f"ganlessons homework: error: --scheduler: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         done = len(list((sweep.out / "runs").glob(f"*/{DONE}")))
         print(f"\ninterrupted: {done} run(s) complete are kept in {sweep.out}; "
