@@ -237,3 +237,24 @@ def test_regrading_a_folder_skips_the_executed_copies_kept_in_it(tmp_path):
         nbformat.write(nbformat.v4.new_notebook(), str(tmp_path / rel))
     found = _notebooks([tmp_path], skip=tmp_path / "grades_runs")
     assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a.ipynb", "sub/b.ipynb"]
+
+
+def test_the_failing_cell_is_numbered_as_in_the_learners_notebook():
+    """papermill adds its parameters cell and two error notes, the grader its guard: none counts."""
+    from ganlessons.course.grade import _learner_cell
+
+    def cell(tags=(), error=False, kind="code"):
+        c = nbformat.v4.new_code_cell("x") if kind == "code" else nbformat.v4.new_markdown_cell("note")
+        c.metadata["tags"] = list(tags)
+        if error:
+            c.outputs = [nbformat.v4.new_output("error", ename="ValueError", evalue="bad", traceback=[])]
+        return c
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [cell(["papermill-error-cell-tag"], kind="markdown"), cell(["ganlessons-grader"]), cell(),
+                cell(["parameters"]), cell(["injected-parameters"]), cell(["exercise"]),
+                cell(["papermill-error-cell-tag"], kind="markdown"), cell(error=True), cell()]
+    assert _learner_cell(nb, 6) == 3  # setup, parameters, exercise, then the failing cell
+    nb.cells = [c for c in nb.cells if "papermill-error-cell-tag" not in c.metadata["tags"]]
+    nb.cells[5].outputs = []          # a time-out: no error output, the executor's index counts
+    assert _learner_cell(nb, 6) == 4

@@ -75,11 +75,21 @@ def _key(path: Path, taken: set) -> str:
 
 
 def _learner_cell(nb, index: int | None) -> int | None:
-    """An index into the executed copy as the learner's own cell number."""
-    if index is None or nb is None:
-        return index
+    """The learner's own cell number (0-based, as in their notebook) of the cell that failed.
+
+    The cell holding an error output is the one; else ``index``, the executor's count, which
+    papermill takes before it adds its two error notes to the copy (so they are skipped here).
+    """
+    if nb is None:
+        return None
+    failed = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                   and (any(o.get("output_type") == "error" for o in c.get("outputs", []))
+                        or c.get("metadata", {}).get("papermill", {}).get("exception") is True)), None)
+    if failed is None and index is not None:
+        unmarked = [i for i, c in enumerate(nb.cells) if "papermill-error-cell-tag" not in c.metadata.get("tags", [])]
+        failed = unmarked[index] if 0 <= index < len(unmarked) else None
     cells = learner_cells(nb)
-    return cells.index(index) if index in cells else None
+    return cells.index(failed) if failed in cells else None
 
 
 def _reports_for(out: Path | None) -> dict[str, Path]:

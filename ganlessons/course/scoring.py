@@ -115,9 +115,14 @@ def _counts(cell) -> bool:
     return EXERCISE_TAG in tags or bool(nbg.get("grade") or nbg.get("solution"))
 
 
+# Cells that are not the learner's: the grader's guard, papermill's injected parameters and the
+# two notes papermill adds to a copy that failed (one at the top, one before the failing cell).
+_NOT_THEIRS = (GUARD_TAG, "injected-parameters", "papermill-error-cell-tag")
+
+
 def learner_cells(nb) -> list[int]:
-    """Indices in the executed copy of the learner's own cells (not the guard, not papermill's)."""
-    return [i for i, c in enumerate(nb.cells) if GUARD_TAG not in _tags(c) and "injected-parameters" not in _tags(c)]
+    """Indices in the executed copy of the learner's own cells, in order."""
+    return [i for i, c in enumerate(nb.cells) if not set(_tags(c)) & set(_NOT_THEIRS)]
 
 
 def collect_verdicts(nb) -> list[dict]:
