@@ -58,11 +58,8 @@ def _page(title: str, body: str) -> bytes:
 def sweep_figures(rows: list[dict], grid: dict, folder: Path) -> list[Path]:
     """One PNG per numeric metric: the metric against the first swept parameter, one line per value
     of the others, mean ± standard deviation over seeds (each seed's value as a faint dot)."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never a window (the command may run on a head-less node)
-    import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.figure import Figure  # not pyplot: files only, and a notebook's backend stays as it is
 
     ok = [r for r in rows if r["status"] == "ok"]
     metrics = sorted({k for r in ok for k in r if k.startswith("metrics.")})
@@ -78,7 +75,8 @@ def sweep_figures(rows: list[dict], grid: dict, folder: Path) -> list[Path]:
         old.unlink()
     out = []
     for m in metrics:
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig = Figure(figsize=(6, 4))
+        ax = fig.subplots()
         for g in groups:
             mine = [r for r in ok if tuple(r[k] for k in others) == g and m in r]
             at = [x for x in xs if any(r[x_name] == x for r in mine)]
@@ -101,7 +99,6 @@ def sweep_figures(rows: list[dict], grid: dict, folder: Path) -> list[Path]:
         fig.tight_layout()
         path = folder / (re.sub(r"[^A-Za-z0-9._-]", "_", m[len("metrics."):]) + ".png")
         fig.savefig(path, dpi=90)
-        plt.close(fig)
         out.append(path)
     return out
 
