@@ -10,7 +10,7 @@
                        [--workers N | --scheduler ADDRESS] [--threads 1] [--timeout S] [--out DIR]
         Run every combination as a Dask task (an embedded LocalCluster, or a running scheduler),
         then write table.csv, one figure per metric and index.html into DIR (default
-        homework/<lesson>). Re-running the command skips the runs already complete.
+        runs/homework/<lesson>). Re-running the command skips the runs already complete.
     ganlessons handout LESSON ... / ganlessons grade NOTEBOOK|FOLDER ...
         Learners' copies of lessons; grading of their work (``ganlessons.course.handout``, ``.grade``).
     ganlessons train-classifier DOMAIN

@@ -38,7 +38,7 @@ class Sweep:
     notebook: Path
     grid: dict[str, list]
     fixed: dict = field(default_factory=dict)
-    out: Path = Path("homework")
+    out: Path = Path("runs") / "homework"
     seed_default: object = None   # the seed every run uses when seeds are not swept
 
     def points(self) -> list[dict]:
@@ -67,7 +67,7 @@ def _split_assignment(text: str, argument: str) -> tuple[str, list[str]]:
 
 
 def plan(notebook: Path, grid: list[str], seeds: str | None = None, fixed: list[tuple[str, str]] = (),
-         out: Path = Path("homework")) -> Sweep:
+         out: Path = Path("runs") / "homework") -> Sweep:
     """Check a sweep against the lesson's parameters cell; InvalidInput says what is wrong, before anything runs."""
     params = declared(notebook)
     swept: dict[str, list[str]] = {}
@@ -225,7 +225,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "instead of a local cluster")
     parser.add_argument("--threads", type=_positive(int), default=1, help="torch threads per run (default: 1)")
     parser.add_argument("--timeout", type=_positive(float), help="seconds a run may take before it is stopped")
-    parser.add_argument("--out", help="the sweep's folder (default: homework/<lesson>); re-use it to resume")
+    parser.add_argument("--out", help="the sweep's folder (default: runs/homework/<lesson>); re-use it to resume")
     parser.add_argument("--notebooks", help="folder of the lesson notebooks (default: ./notebooks)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -241,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"ganlessons homework: error: LESSON: {args.lesson!r} matches {len(lesson)} lessons "
               f"({', '.join(p.stem for p in lesson)}); name one", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else Path("homework") / lesson[0].stem
+    out = Path(args.out) if args.out else Path("runs") / "homework" / lesson[0].stem
     try:
         sweep = plan(lesson[0], args.grid, args.seeds, [tuple(p) for p in args.param or []], out)
     except InvalidInput as err:  # refused before anything ran: the message, not a traceback
