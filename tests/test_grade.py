@@ -258,3 +258,14 @@ def test_the_failing_cell_is_numbered_as_in_the_learners_notebook():
     nb.cells = [c for c in nb.cells if "papermill-error-cell-tag" not in c.metadata["tags"]]
     nb.cells[5].outputs = []          # a time-out: no error output, the executor's index counts
     assert _learner_cell(nb, 6) == 4
+
+
+def test_expected_exercises_come_from_the_lesson_with_the_handouts_points():
+    from ganlessons.course.scoring import expected_exercises
+
+    nb = make_handout(nbformat.read(str(LESSON), as_version=4), "01_gan", points=2.5)
+    found, source = expected_exercises(nb, "01_gan", [ROOT / "notebooks"])
+    assert [e["checker"] for e in found] == CHECKERS and {e["points"] for e in found} == {2.5}
+    assert source.startswith("the lesson")
+    found, source = expected_exercises(nb, "01_gan", [])  # no lessons folder: the handout's record
+    assert [e["checker"] for e in found] == CHECKERS and source == "the handout's record"

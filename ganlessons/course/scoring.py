@@ -165,15 +165,23 @@ def lesson_name(nb, path: Path, folders: list[Path]) -> str | None:
 
 
 def expected_exercises(nb, lesson: str | None, folders: list[Path]) -> tuple[list[dict], str]:
-    """The exercises to expect, and where they came from."""
+    """The exercises to expect, and where they came from.
+
+    The original lesson says which; the points are the handout's (``handout --points``) where it
+    recorded them, else 1 each.
+    """
     import nbformat
 
+    recorded = nb.metadata.get("ganlessons", {}).get("exercises") or []
+    points = {e.get("grade_id"): e.get("points", 1) for e in recorded if isinstance(e, dict)}
     if lesson:
         for folder in folders:
             original = folder / f"{lesson}.ipynb"
             if original.is_file():
-                return lesson_exercises(nbformat.read(str(original), as_version=4), lesson), f"the lesson {original}"
-    recorded = nb.metadata.get("ganlessons", {}).get("exercises")
+                found = lesson_exercises(nbformat.read(str(original), as_version=4), lesson)
+                for e in found:
+                    e["points"] = points.get(e["grade_id"], 1)
+                return found, f"the lesson {original}"
     if recorded:
         return [dict(e) for e in recorded], "the handout's record"
     return lesson_exercises(nb, lesson or "notebook"), "the notebook's own exercise cells"
