@@ -4,8 +4,15 @@
         Execute lessons in order with papermill into a timestamped run folder. Each lesson
         writes its metrics to ``<lesson>.json`` there (its ``out_json`` parameter). A failing
         lesson is reported with its cell and error; the others still run.
-    ganlessons list
-        The lessons found and their parameters.
+    ganlessons lessons [LESSON ...]
+        Each lesson's title and parameters: type, default and help text (``list``: one line each).
+    ganlessons homework LESSON --grid NAME=V1,V2 [--grid ...] [--seeds 0,1,2] [-p NAME VALUE ...]
+                       [--workers N | --scheduler ADDRESS] [--threads 1] [--timeout S] [--out DIR]
+        Run every combination as a Dask task (an embedded LocalCluster, or a running scheduler),
+        then write table.csv, one figure per metric and index.html into DIR (default
+        runs/homework/<lesson>). Re-running the command skips the runs already complete.
+    ganlessons handout LESSON ... / ganlessons grade NOTEBOOK|FOLDER ...
+        Learners' copies of lessons; grading of their work (``ganlessons.course.handout``, ``.grade``).
     ganlessons train-classifier DOMAIN
         Retrain the shipped domain classifier used by ``domain_fid`` (mnist or fashion-mnist).
     ganlessons pretrain NAME [--device auto] [--steps N] [--out DIR]
@@ -74,9 +81,7 @@ def _declared(nb: Path) -> dict:
     return pm.inspect_notebook(str(nb))
 
 
-# The kernel's own start-up warning ("running over TCP without encryption", once per lesson) says
-# nothing to a learner on a laptop: kernels started here talk to this process on 127.0.0.1 only.
-KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+from .course.execute import KERNEL_ARGS  # noqa: E402 (the kernels' quiet start, shared with the course tools)
 
 
 class _CellProgress:
@@ -190,6 +195,9 @@ def _cmd_run(args) -> int:
         print(f"  {status} {r['lesson']:<16} {r['seconds']:>7.1f} s")
     print(f"Executed notebooks and each lesson's metrics (<lesson>.json): {out_dir}")
     print(f"Summary: {summary}")
+    from .course.report import run_report
+
+    print(f"Report (final samples, metrics, wall times): {run_report(records, out_dir)}")
     return 1 if failed else 0
 
 
@@ -198,6 +206,22 @@ def _cmd_list(args) -> int:
     for nb in find_lessons(folder, []):
         params = _declared(nb)
         print(f"{nb.stem}: " + ", ".join(f"{k}={v['default']}" for k, v in params.items()))
+    return 0
+
+
+def _cmd_lessons(args) -> int:
+    from .course.lessons import declared, lesson_title
+
+    folder = notebooks_dir(args.notebooks)
+    for nb in find_lessons(folder, args.lessons):
+        title = lesson_title(nb)
+        print(f"{nb.stem}" + (f" — {title}" if title else ""))
+        params = declared(nb).values()
+        width = max((len(p.name) + len(p.type) for p in params), default=0) + 2
+        for p in params:
+            head = f"{p.name}: {p.type}".ljust(width + 1)
+            print(f"    {head} = {p.default:<10}" + (f"  # {p.help}" if p.help else ""))
+        print()
     return 0
 
 
@@ -266,9 +290,26 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--notebooks", help="folder of the lesson notebooks (default: ./notebooks)")
     run.add_argument("--quiet", action="store_true", help="no per-cell progress bars")
     run.set_defaults(fn=_cmd_run)
-    ls = sub.add_parser("list", help="list the lessons and their parameters")
+    ls = sub.add_parser("list", help="list the lessons and their parameters, one line each")
     ls.add_argument("--notebooks")
     ls.set_defaults(fn=_cmd_list)
+    les = sub.add_parser("lessons", help="each lesson's parameters: type, default, help text")
+    les.add_argument("lessons", nargs="*", metavar="LESSON", help="e.g. 05 (default: all)")
+    les.add_argument("--notebooks", help="folder of the lesson notebooks (default: ./notebooks)")
+    les.set_defaults(fn=_cmd_lessons)
+    from .course import homework as H
+
+    hw = sub.add_parser("homework", help="sweep one lesson over a grid of parameters and seeds (Dask)")
+    H.add_arguments(hw)
+    hw.set_defaults(fn=H.run)
+    # hand-outs and grading live in their own modules, each with its options and its command
+    from .course import grade, handout
+
+    for name, module, text in (("handout", handout, "write learners' copies of lessons (exercises without solutions)"),
+                               ("grade", grade, "run learners' copies on Dask and score their exercises")):
+        cmd = sub.add_parser(name, help=text, description=(module.__doc__ or "").split("\n\n")[0])
+        module.add_arguments(cmd)
+        cmd.set_defaults(fn=module.run)
     tc = sub.add_parser("train-classifier", help="retrain a shipped domain classifier")
     tc.add_argument("domain", choices=["mnist", "fashion-mnist"])
     tc.add_argument("--epochs", type=int, default=30)
@@ -286,13 +327,22 @@ def main(argv: list[str] | None = None) -> int:
     ls2 = sub.add_parser("pretrained", help="list the shipped generators and their figures")
     ls2.set_defaults(fn=_cmd_pretrained)
     args = parser.parse_args(argv)
+    args.argv = argv
+    if getattr(args, "workers", None) and getattr(args, "scheduler", None):
+        parser.error("--workers starts a local cluster and --scheduler uses a running one; give one of them")
     if getattr(args, "names", None):
         from .pretrained import _check_name
         try:
             args.names = [_check_name(n) for n in args.names]
         except ValueError as err:
             parser.error(str(err))
-    return args.fn(args)
+    from .course.lessons import InvalidInput
+
+    try:
+        return args.fn(args)
+    except InvalidInput as err:  # refused before anything ran: the message, not a traceback
+        print(f"ganlessons {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

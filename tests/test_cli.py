@@ -95,6 +95,12 @@ def test_readme_main_command_from_the_repository_root():
         assert "00_tour cell  1/" in proc.stdout and "1 of 1 lesson(s) ok" in proc.stdout
         assert str(run_dir) in proc.stdout
         assert "without encryption" not in proc.stdout + proc.stderr
+        # the report: the lesson's final sample grid (the cell drawing trainer.sample), metrics, wall time
+        report = (run_dir / "report.html").read_text()
+        assert f"Report (final samples, metrics, wall times): {run_dir / 'report.html'}" in proc.stdout
+        assert 'alt="final samples of 00_tour" src="data:image/png;base64,' in report
+        assert "domain_fid" in report and "wall time" in report and 'href="00_tour.html"' in report
+        assert (run_dir / "00_tour.html").is_file()
     finally:
         import shutil
 
@@ -130,3 +136,63 @@ def test_a_lesson_that_writes_no_metrics_is_not_ok(tmp_path, capsys):
     _notebook(nbs / "01_silent.ipynb", "pass")
     assert cli.main(["run", "--notebooks", str(nbs), "--out", str(tmp_path / "r"), "--quiet"]) == 1
     assert "wrote no metrics" in capsys.readouterr().out
+
+
+def test_run_ends_with_an_html_report(tmp_path, capsys):
+    """Per lesson: status, wall time, the last image it drew, its metrics, a link to the rendered notebook."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    _notebook(nbs / "01_ok.ipynb", GOOD + "\nfrom IPython.display import Image\n"
+              f"Image(data=__import__('base64').b64decode('{png}'))")
+    _notebook(nbs / "02_broken.ipynb", 'raise ValueError("broken")')
+    assert cli.main(["run", "--notebooks", str(nbs), "--out", str(tmp_path / "runs"), "--quiet"]) == 1
+    run_dir = next((tmp_path / "runs").iterdir())
+    report = (run_dir / "report.html").read_text()
+    assert str(run_dir / "report.html") in capsys.readouterr().out
+    assert "1 of 2 lesson(s) ok" in report and "<h2>01_ok</h2>" in report and "<h2>02_broken</h2>" in report
+    assert f'src="data:image/png;base64,{png}"' in report and "<td>twice</td><td class=\"num\">6</td>" in report
+    assert "FAILED at cell 3: ValueError: broken" in report and 'href="02_broken.html"' in report
+    assert (run_dir / "01_ok.html").is_file()
+
+
+@pytest.mark.parametrize("command", ["lessons", "homework", "handout", "grade"])
+def test_the_course_commands_are_there(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main([command, "--help"])
+    assert done.value.code == 0 and f"usage: ganlessons {command}" in capsys.readouterr().out
+
+
+def test_the_report_shows_the_sample_grid_not_what_is_drawn_beside_it(tmp_path):
+    """The lessons draw the grid with show_grid(..., title=f"... after {step} steps"), often beside a
+    wider figure (a class histogram) in the same cell, and more figures after it."""
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from ganlessons.course.report import final_image
+
+    def png(w, h):
+        fig = plt.figure(figsize=(w, h))
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=20)
+        plt.close(fig)
+        return base64.b64encode(buf.getvalue()).decode()
+
+    def cell(source, *images):
+        c = nbformat.v4.new_code_cell(source)
+        c.outputs = [nbformat.v4.new_output("display_data", data={"image/png": i}) for i in images]
+        return c
+
+    grid, histogram, later = png(4, 4), png(5, 2), png(6, 3)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [cell("gl.viz.show_grid(x_real)", png(3, 3)),
+                cell('gl.viz.show_grid(trainer.sample()[:64], title=f"G(z) after {trainer.step} steps")\nhist()',
+                     histogram, grid),
+                cell("walk()", later)]
+    nbformat.write(nb, str(tmp_path / "x.ipynb"))
+    assert final_image(tmp_path / "x.ipynb") == grid
+    nb.cells = [nb.cells[2]]
+    nbformat.write(nb, str(tmp_path / "y.ipynb"))
+    assert final_image(tmp_path / "y.ipynb") == later  # no grid drawn: the last image

@@ -2,9 +2,7 @@
 ``out_json`` per the contract in DESIGN.md. (nbval runs them at their defaults: see pyproject.)"""
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -31,30 +29,10 @@ SMALL_BUDGETS = {"n_eval": 500, "ring_steps": 200, "n_per_class": 20, "n_compare
 _runs: dict[str, dict] = {}
 
 
-try:
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import default
+# papermill kernels on Unix sockets in a private folder: nbval starts kernels in the other xdist
+# worker, and two kernels starting at once over TCP can be given the same ports (papermill #511).
+from ganlessons.course.execute import KERNEL_MANAGER  # noqa: E402
 
-    class IPCKernelManager(AsyncKernelManager):
-        """A kernel on Unix sockets in a folder of its own, so it needs no TCP ports.
-
-        The suite runs two pytest-xdist workers: nbval starts kernels in one while these tests
-        start papermill's in the other. Two kernels starting at once can be given the same free
-        ports (papermill #511); it happened here twice, each time a cell's reply never came and
-        the run stalled. Sockets in a private folder cannot collide.
-        """
-
-        @default("transport")
-        def _default_transport(self):
-            return "ipc"
-
-        @default("ip")
-        def _default_ip(self):
-            return os.path.join(tempfile.mkdtemp(prefix="ganlessons-kernel-"), "kernel")
-
-    KERNEL_MANAGER = {} if os.name == "nt" else {"kernel_manager_class": IPCKernelManager}  # no Unix sockets there
-except ImportError:  # an older jupyter_client: TCP as before
-    KERNEL_MANAGER = {}
 # Without a timeout, lesson 01's frame_explorer cell once waited forever for a message from an idle
 # kernel under pytest-xdist (it never does when run alone); with one, the wait ends after this many
 # seconds and the run completes. The longest cell of these small runs takes under 30 s.

@@ -29,6 +29,13 @@ class Check:
     def _repr_markdown_(self) -> str:
         return repr(self)
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """The ✅/❌ line as before, with the verdict in the output's metadata (invisible) when a
+        recorded checker made this Check, so ``ganlessons grade`` can read it back."""
+        text = repr(self)
+        record = getattr(self, "_verdict", None)
+        return {"text/markdown": text, "text/plain": text}, ({"ganlessons": {"verdict": record}} if record else {})
+
 
 def _close(a, b, rtol=1e-4, atol=1e-5) -> bool:
     try:
