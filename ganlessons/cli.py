@@ -56,8 +56,10 @@ def find_lessons(folder: Path, wanted: list[str]) -> list[Path]:
         key = Path(w).stem.lower()
         hits = [p for p in all_ if key in (p.stem.lower(), p.stem[:2], p.stem[3:].lower())]
         if not hits:
+            from .course.lessons import InvalidInput
+
             names = ", ".join(p.stem for p in all_)
-            raise SystemExit(f"ganlessons: no lesson matches {w!r}; the lessons are: {names}")
+            raise InvalidInput(f"LESSON: no lesson matches {w!r}; the lessons are: {names}")
         chosen += [h for h in hits if h not in chosen]
     return sorted(chosen)
 
@@ -81,7 +83,9 @@ def _declared(nb: Path) -> dict:
     return pm.inspect_notebook(str(nb))
 
 
-from .course.execute import KERNEL_ARGS  # noqa: E402 (the kernels' quiet start, shared with the course tools)
+# the kernels' quiet start, and kernels on Unix sockets (no TCP port race with another kernel that
+# starts at the same moment, papermill #511: it stalled the README's test beside other kernels)
+from .course.execute import KERNEL_ARGS, KERNEL_MANAGER  # noqa: E402
 
 
 class _CellProgress:
@@ -139,6 +143,7 @@ def run_lessons(lessons: list[Path], params: dict, out_dir: Path, progress: bool
         try:
             pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=mine, progress_bar=False,
                                 cwd=str(nb.parent), kernel_name="python3", extra_arguments=KERNEL_ARGS,
+                                **KERNEL_MANAGER,
                                 on_cell_start=cells.start, on_cell_complete=cells.complete)
             record["ok"] = True
         except pm.PapermillExecutionError as err:

@@ -32,8 +32,9 @@ def test_find_lessons(tmp_path):
     names = lambda ps: [p.stem for p in ps]
     assert names(cli.find_lessons(tmp_path, [])) == ["01_gan", "02_cgan", "10_extra"]
     assert names(cli.find_lessons(tmp_path, ["cgan", "01"])) == ["01_gan", "02_cgan"]
-    with pytest.raises(SystemExit, match="no lesson matches 'wgan'"):
+    with pytest.raises(ValueError, match="LESSON: no lesson matches 'wgan'"):
         cli.find_lessons(tmp_path, ["wgan"])
+    assert cli.main(["run", "wgan", "--notebooks", str(tmp_path)]) == 2  # a user's mistake: exit 2, no traceback
 
 
 def test_run_reports_a_failing_lesson_and_runs_the_rest(tmp_path, capsys):

@@ -72,6 +72,24 @@ def test_plan_refuses_bad_input_naming_it(lesson, grid, seeds, fixed, message):
     assert message in str(err.value)
 
 
+def test_plan_refuses_an_out_it_cannot_write_and_runs_that_would_share_a_folder(lesson, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(InvalidInput, match="--out: cannot write into"):
+        plan(lesson, ["lr=1,2"], None, [], blocker / "sweep")
+    with pytest.raises(InvalidInput, match="same run folder 'dataset=a_b'"):
+        plan(lesson, ["dataset=a/b,a_b"], None, [], tmp_path / "sweep")
+    assert plan(lesson, ["dataset=a/b,c"], None, [], tmp_path / "sweep").points()[0] == {"dataset": "a/b"}
+
+
+def test_an_unreachable_scheduler_is_refused_by_homework_and_grade(lesson, tmp_path, capsys):
+    for argv in (["homework", "01", "--notebooks", str(lesson.parent), "--grid", "lr=1", "--out", str(tmp_path / "s")],
+                 ["grade", str(lesson)]):
+        assert cli.main(argv + ["--scheduler", "tcp://127.0.0.1:9", "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "--scheduler: no Dask scheduler reachable at 'tcp://127.0.0.1:9'" in err and "Traceback" not in err
+
+
 def test_seeds_need_a_seed_parameter(tmp_path):
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell("n: int = 1")
@@ -97,8 +115,8 @@ def test_a_bad_grid_is_refused_within_seconds_with_nothing_run(lesson, tmp_path)
 
 
 def test_unknown_lesson_lists_the_lessons(lesson, capsys):
-    with pytest.raises(SystemExit, match="no lesson matches 'wgan'; the lessons are: 01_lesson"):
-        cli.main(["homework", "wgan", "--notebooks", str(lesson.parent), "--grid", "lr=1"])
+    assert cli.main(["homework", "wgan", "--notebooks", str(lesson.parent), "--grid", "lr=1"]) == 2
+    assert "LESSON: no lesson matches 'wgan'; the lessons are: 01_lesson" in capsys.readouterr().err
 
 
 def test_workers_and_scheduler_exclude_each_other(lesson, capsys):

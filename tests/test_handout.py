@@ -101,5 +101,10 @@ def test_handout_command(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert handout_main(["06", "--out", str(tmp_path)]) == 0
     assert "06_pggan.ipynb: 3 exercise(s)" in capsys.readouterr().out
-    assert handout_main(["06", "--out", str(tmp_path), "--points", "-1"]) == 2
+    assert handout_main(["06", "--out", str(tmp_path / "new"), "--points", "-1"]) == 2
     assert "points must be a positive number, got -1" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()  # refused before anything was made
+    # a second handout into the same folder would replace a learner's work: only with --force
+    assert handout_main(["06", "--out", str(tmp_path)]) == 2
+    assert "exists (a learner's copy?); --force replaces it" in capsys.readouterr().err
+    assert handout_main(["06", "--out", str(tmp_path), "--force"]) == 0

@@ -10,6 +10,10 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+# What a checker says about a stub; the grader reads it as "not attempted" (checks/_record.py).
+NOT_WRITTEN = "not written yet"
+
+
 @dataclass
 class Check:
     """The verdict on one exercise: ``ok`` and a message for the learner."""
@@ -99,7 +103,7 @@ def _call(fn: Callable, *args, seed: int | None = 0):
 
 def _raised(err: Exception) -> str:
     if isinstance(err, NotImplementedError):
-        return "not written yet: replace `raise NotImplementedError` with your code"
+        return f"{NOT_WRITTEN}: replace `raise NotImplementedError` with your code"
     return f"your function raised {type(err).__name__}: {err}"
 
 

@@ -24,12 +24,12 @@ import functools
 import os
 from typing import Callable
 
-from ._common import Check
+from ._common import NOT_WRITTEN, Check
 
 VERDICT_MIME = "application/vnd.ganlessons.verdict+json"
 GRADING_ENV = "GANLESSONS_GRADING"
-# The message every checker gives for a stub that still raises NotImplementedError (see _raised).
-NOT_WRITTEN = "not written yet"
+# NOT_WRITTEN (from _common): the start of every checker's message for a stub that still raises
+# NotImplementedError (see _raised).
 
 
 def verdict(check: Check, checker: str, attempted: bool = True) -> dict:

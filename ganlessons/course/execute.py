@@ -23,11 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["Job", "Outcome", "run_job", "run_jobs", "IPCKernelManager", "KERNEL_ARGS", "KernelStartError"]
+from .lessons import InvalidInput
+
+__all__ = ["Job", "Outcome", "run_job", "run_jobs", "IPCKernelManager", "KERNEL_ARGS", "KernelStartError",
+           "SchedulerUnreachable"]
 
 # The kernel's start-up warning ("running over TCP without encryption") says nothing to a learner:
 # kernels started here talk to their own worker only.
 KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+# How long to try a --scheduler before saying it is not there (Dask's default is 30 s).
+CONNECT_SECONDS = 10
+
+
+class SchedulerUnreachable(InvalidInput, ConnectionError):
+    """``--scheduler`` names no running scheduler: the user's input, refused before anything runs."""
 
 
 @dataclass
@@ -192,10 +201,10 @@ def _client(workers: int | None, scheduler: str | None, n_jobs: int):
     if scheduler:
         try:
             if Path(scheduler).is_file():  # dask-jobqueue / dask-mpi / `dask scheduler --scheduler-file`
-                return Client(scheduler_file=scheduler), None
-            return Client(scheduler), None
+                return Client(scheduler_file=scheduler, timeout=CONNECT_SECONDS), None
+            return Client(scheduler, timeout=CONNECT_SECONDS), None
         except (OSError, ValueError) as err:  # refused, timed out, not an address
-            raise ConnectionError(f"no Dask scheduler reachable at {scheduler!r} ({err}); start one with "
+            raise SchedulerUnreachable(f"--scheduler: no Dask scheduler reachable at {scheduler!r} ({err}); start one with "
                                   "`dask scheduler` and workers with `dask worker ADDRESS`, or leave out "
                                   "the scheduler for a local cluster") from err
     if workers is not None and (not isinstance(workers, int) or workers < 1):
@@ -207,7 +216,7 @@ def _client(workers: int | None, scheduler: str | None, n_jobs: int):
     # taken by another cluster (a second sweep, a test), which costs a warning for nothing.
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                            dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
-                           silence_logs=logging.ERROR)
+                           silence_logs=logging.CRITICAL)  # a failed run is an Outcome, not a worker's traceback
     return Client(cluster), cluster
 
 

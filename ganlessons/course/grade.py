@@ -33,6 +33,7 @@ import tempfile
 from pathlib import Path
 
 from ..checks._record import GRADING_ENV
+from ..utils import atomic_write_bytes
 from .sandbox import guard_cell, read_guard_log
 from .scoring import (ExerciseResult, GradeReport, NotebookGrade, collect_verdicts, expected_exercises,
                       grade_notebook, learner_cells, lesson_folders, lesson_name, score)
@@ -172,10 +173,11 @@ def grade(paths: list[Path], out: Path | None = None, *, workers: int | None = N
         for g in report.notebooks:
             folder = files["runs"] / Path(g.executed).parent.name if g.executed else None
             if folder is not None and folder.is_dir():
-                (folder / "grade.json").write_text(json.dumps(g.to_dict(), indent=2, ensure_ascii=False))
-        files["json"].write_text(report.to_json())
-        files["csv"].write_text(report.to_csv())
-        files["summary"].write_text(report.summary() + "\n")
+                atomic_write_bytes(json.dumps(g.to_dict(), indent=2, ensure_ascii=False).encode(), folder / "grade.json")
+        # atomically: a Ctrl-C at the end of a long batch must not leave half a report
+        atomic_write_bytes(report.to_json().encode(), files["json"])
+        atomic_write_bytes(report.to_csv().encode(), files["csv"])
+        atomic_write_bytes((report.summary() + "\n").encode(), files["summary"])
         report.files = {k: str(v) for k, v in files.items()}
     return report
 
@@ -208,7 +210,7 @@ def _judge(outcome, path: Path, lesson, expected, source, workdir: Path) -> Note
         g.status, g.error = "wrote outside its folder", f"tried: {tried}" + (" …" if len(refused) > 3 else "")
         g.cell = _learner_cell(executed, outcome.cell) if not outcome.ok else None
     elif not outcome.ok:
-        timed = "timed out" in err.lower() or "timeout" in err.lower()
+        timed = err.startswith("timed out after ")  # the executor's own words (a learner's TimeoutError is a crash)
         started = executed is not None or outcome.cell is not None
         g.status = "timed out" if timed else ("crashed" if started else "could not run")
         g.error = err or "failed"

@@ -39,6 +39,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from ..utils import atomic_write_bytes
+
 __all__ = ["make_handout", "make_handouts", "lesson_exercises", "checker_calls", "add_arguments", "run", "main",
            "EXERCISE_TAG", "SOLUTION_TAG", "NBGRADER_SCHEMA"]
 
@@ -188,23 +190,25 @@ def make_handouts(lessons: list[Path], out: Path, *, source_form: bool = False, 
     for p in paths:
         if p.suffix != ".ipynb" or not p.is_file():
             raise ValueError(f"lessons: {str(p)!r} is not a notebook file (NN_name.ipynb)")
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or not points > 0:
+        raise ValueError(f"points must be a positive number, got {points!r}")  # before anything is written
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out must be a folder, got the file {str(out)!r}")
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for p in paths:
+    for p in paths:  # all refusals before the first file is written
         target = out / p.name
         if target.resolve() == p.resolve():
             raise ValueError(f"out: {str(out)!r} is the lessons' own folder; the handout would replace {p.name}")
         if target.exists() and not overwrite:
-            raise ValueError(f"out: {str(target)!r} exists (a learner's copy?); pass overwrite=True to replace it")
+            raise ValueError(f"out: {str(target)!r} exists (a learner's copy?); --force replaces it")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for p in paths:
+        target = out / p.name
         nb = nbformat.read(str(p), as_version=4)
         handout = make_handout(nb, p.stem, source_form=source_form, points=points)
         nbformat.validate(handout)
-        tmp = target.with_name(f".{target.name}.tmp")
-        nbformat.write(handout, str(tmp))
-        tmp.replace(target)  # atomic: never a half-written handout
+        atomic_write_bytes(nbformat.writes(handout).encode(), target)  # never a half-written handout
         written.append(target)
     return written
 
@@ -218,6 +222,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write nbgrader source notebooks (solutions in BEGIN/END SOLUTION regions) instead")
     parser.add_argument("--points", type=float, default=1, help="nbgrader points per exercise (default 1)")
     parser.add_argument("--notebooks", help="folder of the lesson notebooks (default: ./notebooks)")
+    parser.add_argument("--force", action="store_true", help="replace handouts already in --out (a learner's work?)")
 
 
 def _resolve(wanted: list[str], notebooks: str | None) -> list[Path]:
@@ -235,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
     """Carry out ``ganlessons handout``; a bad argument ends with its message, not a traceback."""
     try:
         written = make_handouts(_resolve(args.lessons, args.notebooks), Path(args.out),
-                                source_form=args.nbgrader_source, points=args.points)
+                                source_form=args.nbgrader_source, points=args.points, overwrite=args.force)
     except ValueError as err:
         print(f"ganlessons handout: {err}", file=sys.stderr)
         return 2

@@ -102,7 +102,22 @@ def plan(notebook: Path, grid: list[str], seeds: str | None = None, fixed: list[
     if "progress" in params and "progress" not in fixed_values and "progress" not in grid_values:
         fixed_values["progress"] = False  # the sweep's bar is the progress; no bars inside the kernels
     seed_default = fixed_values.get("seed", params["seed"].value if "seed" in params else None)
-    return Sweep(Path(notebook).resolve(), grid_values, fixed_values, Path(out).resolve(), seed_default)
+    sweep = Sweep(Path(notebook).resolve(), grid_values, fixed_values, Path(out).resolve(), seed_default)
+    keys = [run_key(p) for p in sweep.points()]
+    clash = sorted({k for k in keys if keys.count(k) > 1})
+    if clash:  # 'a/b' and 'a_b' share a folder name
+        raise InvalidInput(f"--grid: values that differ only in characters a folder name cannot hold give the "
+                           f"same run folder {clash[0]!r}; change one of them")
+    if any(len(k.encode()) > 200 for k in keys):
+        raise InvalidInput("--grid: a run's folder name would be over 200 bytes; use shorter values")
+    try:  # before any cluster starts: a run folder that cannot be made would fail every run
+        (sweep.out / "runs").mkdir(parents=True, exist_ok=True)
+        probe = sweep.out / "runs" / ".writable"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise InvalidInput(f"--out: cannot write into {str(out)!r} ({err.strerror or err})") from None
+    return sweep
 
 
 def _is_done(run_dir: Path, parameters: dict) -> bool:
