@@ -65,8 +65,12 @@ def pytest_terminal_summary(terminalreporter):
     if not fresh:
         return
     terminalreporter.section("browser tests")
+    total = {"test_seconds": 0.0, "controls_moved": 0}
     for p in fresh:
         s = json.loads(p.read_text())
-        terminalreporter.write_line(f"{s['lesson']}: Run All {s['run_all_seconds']} s, {s['explorers']} explorers, "
-                                    f"{s['controls_moved']} controls moved")
+        terminalreporter.write_line(f"{s['lesson']}: Run All {s['run_all_seconds']} s, whole test {s.get('test_seconds')} s, "
+                                    f"{s['explorers']} explorers, {s['controls_moved']} controls moved")
+        total = {k: total[k] + (s.get(k) or 0) for k in total}
+    terminalreporter.write_line(f"{len(fresh)} lessons: {total['test_seconds']:.0f} s in the browser tests, "
+                                f"{total['controls_moved']} controls moved")
     terminalreporter.write_line(f"screenshots (before and after each control is moved): {folder}")

@@ -350,6 +350,7 @@ def _slug(text: str) -> str:
 @pytest.mark.parametrize("nb", LESSONS, ids=[nb.stem for nb in LESSONS])
 def test_lesson_runs_in_jupyterlab_and_every_control_redraws(nb, lab, browser, record_property):
     shots = Artefacts(nb.stem)
+    started = time.monotonic()
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     console: list[str] = []
@@ -419,7 +420,8 @@ def test_lesson_runs_in_jupyterlab_and_every_control_redraws(nb, lab, browser, r
         record_property("run_all_seconds", round(run_seconds, 1))
         record_property("controls_moved", moved)
         (shots.folder / "summary.json").write_text(json.dumps(
-            {"lesson": nb.stem, "run_all_seconds": round(run_seconds, 1), "explorers": explorers.count(),
+            {"lesson": nb.stem, "run_all_seconds": round(run_seconds, 1),
+             "test_seconds": round(time.monotonic() - started, 1), "explorers": explorers.count(),
              "controls_moved": moved, "viewport": VIEWPORT}, indent=1))
         print(f"{nb.stem}: Run All {run_seconds:.0f} s, {explorers.count()} explorers, {moved} controls moved; "
               f"screenshots in {shots.folder}")
