@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv as csvlib
 import io
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -68,6 +69,10 @@ def _copies() -> dict[str, nbformat.NotebookNode]:
     escape.cells.insert(3, nbformat.v4.new_code_cell(
         "try:\n    open('../escaped.txt', 'w').write('x')\nexcept PermissionError as err:\n    print(err)"))
     copies["escape"] = escape
+    cache = _solved()  # torch's compile cache, asked for while the graders' environment points it at /tmp
+    cache.cells.insert(3, nbformat.v4.new_code_cell(
+        "from torch._inductor.runtime.cache_dir_utils import cache_dir\nprint(cache_dir())"))
+    copies["cache"] = cache
     return copies
 
 
@@ -78,7 +83,16 @@ def graded(tmp_path_factory):
         nbformat.write(nb, str(folder / f"01_gan_{name}.ipynb"))
     out = tmp_path_factory.mktemp("grades") / "grades.csv"
     t0 = time.perf_counter()
-    report = grade([folder], out, workers=2, timeout=30, progress=False)
+    # as in a process that once asked torch for its compile cache: cache_dir() writes it into os.environ
+    before = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(tmp_path_factory.mktemp("outside") / "torchinductor_x")
+    try:
+        report = grade([folder], out, workers=2, timeout=30, progress=False)
+    finally:
+        if before is None:
+            del os.environ["TORCHINDUCTOR_CACHE_DIR"]
+        else:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = before
     report.wall = time.perf_counter() - t0
     return {Path(g.notebook).stem.replace("01_gan_", ""): g for g in report.notebooks}, report, folder
 
@@ -126,8 +140,13 @@ def test_an_endless_loop_times_out_and_the_batch_goes_on(graded):
     g = grades["loop"]
     assert g.status == "timed out" and g.cell == 3, g
     assert _results(g)["d_loss"] == "pass" and g.score == 1
-    assert len(report.notebooks) == 7
-    print(f"batch of 7 copies graded in {report.wall:.1f} s")
+    assert len(report.notebooks) == 8
+    print(f"batch of 8 copies graded in {report.wall:.1f} s")
+
+
+def test_torchs_compile_cache_stays_in_the_copys_folder(graded):
+    g = graded[0]["cache"]
+    assert g.status == "ok" and g.score == 4, (g.status, g.error)
 
 
 def test_writing_outside_its_folder_is_refused_and_reported(graded):
@@ -143,7 +162,7 @@ def test_reports_are_written_as_json_csv_and_a_summary(graded):
     rows = json.loads(Path(report.files["json"]).read_text())
     assert {Path(r["notebook"]).stem for r in rows} == {f"01_gan_{k}" for k in graded[0]}
     csv = Path(report.files["csv"]).read_text().splitlines()
-    assert csv[0].startswith("notebook,lesson,notebook_status") and len(csv) == 1 + 7 * 4
+    assert csv[0].startswith("notebook,lesson,notebook_status") and len(csv) == 1 + 8 * 4
     rows = list(csvlib.DictReader(io.StringIO("\n".join(csv))))
     (slip,) = [r for r in rows if r["result"] == "fail"]
     assert (slip["checker"], slip["points_scored"], slip["points_possible"]) == ("g_loss", "0", "1.0")
@@ -151,7 +170,7 @@ def test_reports_are_written_as_json_csv_and_a_summary(graded):
     text = Path(report.files["summary"]).read_text()
     assert "01_gan_slip.ipynb (01_gan): 3/4" in text and "timed out" in text
     per_copy = list(Path(report.files["runs"]).glob("*/grade.json"))
-    assert len(per_copy) == 7
+    assert len(per_copy) == 8
 
 
 def test_only_exercise_cells_count_and_solution_cells_never_do():

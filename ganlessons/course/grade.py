@@ -158,7 +158,7 @@ def grade(paths: list[Path], out: Path | None = None, *, workers: int | None = N
             nbformat.write(nb, str(staged))
             meta[key] = (path, lesson, expected, source, workdir)
             jobs.append(Job(key=key, notebook=staged, workdir=workdir, parameters=dict(parameters or {}),
-                            timeout=timeout, env={GRADING_ENV: "1", "TMPDIR": str(workdir / ".tmp")}))
+                            timeout=timeout, env=_grading_env(workdir)))
         for outcome in run_jobs(jobs, workers=workers, scheduler=scheduler, progress=progress):
             path, lesson, expected, source, workdir = meta[outcome.key]
             grades[outcome.key] = _judge(outcome, path, lesson, expected, source, workdir)
@@ -239,6 +239,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notebooks", default=None, help="folder of the original lessons (default: ./notebooks)")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the summary")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _grading_env(workdir: Path) -> dict[str, str]:
+    """The kernel's environment: grading on, and every scratch folder inside the copy's own folder.
+
+    torch's compile cache is set explicitly: ``cache_dir()`` writes the folder it picked
+    (``$TMPDIR/torchinductor_<user>``) back into ``os.environ``, so a Dask worker or pytest process
+    that touched it once hands ``/tmp/…`` to every kernel it starts, and the write guard then
+    refused torch's own ``mkdir`` there (seen in CI).
+    """
+    tmp = workdir / ".tmp"
+    return {GRADING_ENV: "1", "TMPDIR": str(tmp), "TORCHINDUCTOR_CACHE_DIR": str(tmp / "torchinductor"),
+            "TRITON_CACHE_DIR": str(tmp / "triton")}
 
 
 def run(args: argparse.Namespace) -> int:
