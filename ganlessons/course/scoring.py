@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..checks._record import VERDICT_MIME
-from .handout import EXERCISE_TAG, SOLUTION_TAG, lesson_exercises
+from .handout import EXERCISE_TAG, SOLUTION_TAG, _tags, lesson_exercises
 from .sandbox import GUARD_TAG
 
 __all__ = ["ExerciseResult", "NotebookGrade", "GradeReport", "collect_verdicts", "score", "grade_notebook",
@@ -100,10 +100,6 @@ class GradeReport:
         lines.append(f"{len(self.notebooks)} notebook(s) graded, {ok} ran to the end; "
                      f"total {sum(g.score for g in self.notebooks):g}/{sum(g.max_score for g in self.notebooks):g}")
         return "\n".join(lines)
-
-
-def _tags(cell) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
 
 
 def _counts(cell) -> bool:
