@@ -15,9 +15,11 @@
         Learners' copies of lessons; grading of their work (``ganlessons.course.handout``, ``.grade``).
     ganlessons train-classifier DOMAIN
         Retrain the shipped domain classifier used by ``domain_fid`` (mnist or fashion-mnist).
-    ganlessons pretrain NAME [--device auto] [--steps N] [--out DIR]
-        Retrain a shipped generator (gan, cgan, dcgan, wgan, wgan-gp) from its card's recipe,
-        measure it and write its weights and card (into the package unless --out is given).
+    ganlessons pretrain NAME [--device auto] [--steps N] [--out DIR] [--nproc N]
+        Retrain a shipped generator (gan, cgan, dcgan, wgan, wgan-gp, pggan, stylegan) from its
+        card's recipe, measure it and write its weights and card (into the package unless --out is
+        given); with --nproc N on N processes (GPUs or CPU processes) through torchrun and DDP
+        (``ganlessons.pretrain``).
     ganlessons pretrained
         List the shipped generators with their cards' figures.
 """
@@ -247,26 +249,6 @@ def _cmd_train_classifier(args) -> int:
     return 0
 
 
-def _cmd_pretrain(args) -> int:
-    from . import pretrained as P
-
-    folder = Path(args.out).resolve() if args.out else None
-    for name in args.names:
-        if args.measure_only:
-            f = P.remeasure(name, folder)["figures"]
-            print(f"{name}: domain_fid {f['domain_fid']} (floor {f['floor']}, {f['fid_over_floor']}x); "
-                  f"card rewritten: {P.card_path(name, folder)}", flush=True)
-            continue
-        print(f"pretrain {name}: training on {args.device} …", flush=True)
-        info = P.pretrain(name, device=args.device, n_steps=args.steps, folder=folder, progress=not args.quiet,
-                          eval_every=args.eval_every)
-        f = info["figures"]
-        print(f"{name}: {info['training']['generator_steps']} steps in {info['training']['wall_seconds']} s on "
-              f"{info['training']['device']}; domain_fid {f['domain_fid']} (floor {f['floor']}, "
-              f"{f['fid_over_floor']}x); saved {P.weights_path(name, folder)}", flush=True)
-    return 0
-
-
 def _cmd_pretrained(args) -> int:
     from . import pretrained as P
 
@@ -319,16 +301,12 @@ def main(argv: list[str] | None = None) -> int:
     tc.add_argument("domain", choices=["mnist", "fashion-mnist"])
     tc.add_argument("--epochs", type=int, default=30)
     tc.set_defaults(fn=_cmd_train_classifier)
-    pt = sub.add_parser("pretrain", help="retrain a shipped generator from its card's recipe")
-    pt.add_argument("names", nargs="+", metavar="NAME", help="gan, cgan, dcgan, wgan or wgan-gp")
-    pt.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda …")
-    pt.add_argument("--steps", type=int, default=None, help="generator steps (default: the card's)")
-    pt.add_argument("--out", default=None, help="write here instead of into the installed package")
-    pt.add_argument("--eval-every", type=int, default=None, help="print the held-out domain_fid every N steps")
-    pt.add_argument("--quiet", action="store_true", help="no progress bar")
-    pt.add_argument("--measure-only", action="store_true",
-                    help="measure the installed weights again and rewrite only the card's figures")
-    pt.set_defaults(fn=_cmd_pretrain)
+    from . import pretrain
+
+    pt = sub.add_parser("pretrain", help="retrain a shipped generator from its card's recipe (--nproc N: DDP)",
+                        description=pretrain.__doc__.split("\n\n")[0])
+    pretrain.add_arguments(pt)
+    pt.set_defaults(fn=pretrain.run)
     ls2 = sub.add_parser("pretrained", help="list the shipped generators and their figures")
     ls2.set_defaults(fn=_cmd_pretrained)
     args = parser.parse_args(argv)

@@ -31,8 +31,8 @@ __all__ = ["PixelNorm", "MinibatchStdDev", "EqualizedLinear", "EqualizedConv2d",
            "lerp", "NoiseInjection", "AdaIN", "instance_norm", "Blur", "ModulatedConv2d"]
 
 
-def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    """a + (b − a)·t: ``a`` at t = 0, ``b`` at t = 1 (the official ``lerp``)."""
+def lerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
+    """a + (b − a)·t: ``a`` at t = 0, ``b`` at t = 1 (the official ``lerp``); t a number or a 0-d tensor."""
     return a + (b - a) * t
 
 

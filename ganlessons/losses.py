@@ -162,8 +162,9 @@ def interpolate_gradient_norms(critic: Callable[[torch.Tensor], torch.Tensor], x
     eps = torch.rand((x_real.shape[0],) + (1,) * (x_real.dim() - 1), device=x_real.device, dtype=x_real.dtype)
     x_hat = (eps * x_real.detach() + (1.0 - eps) * x_fake.detach()).requires_grad_(True)
     d_hat = critic(x_hat)
-    (grad,) = torch.autograd.grad(d_hat.sum(), x_hat, create_graph=create_graph)
-    return grad.reshape(grad.shape[0], -1).norm(2, dim=1)
+    (grad,) = torch.autograd.grad(d_hat.float().sum(), x_hat, create_graph=create_graph)
+    with torch.autocast(x_hat.device.type, enabled=False):  # the norm in fp32, also under bf16 autocast
+        return grad.float().reshape(grad.shape[0], -1).norm(2, dim=1)
 
 
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: torch.Tensor,
@@ -227,7 +228,8 @@ class R1Penalty:
     def __call__(self, batch: CriticBatch) -> torch.Tensor:
         x = batch.x_real.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(batch.critic(x).float().sum(), x, create_graph=True)
-        return 0.5 * self.gamma * grad.pow(2).flatten(1).sum(dim=1).mean()
+        with torch.autocast(x.device.type, enabled=False):  # the squared norm in fp32, also under bf16
+            return 0.5 * self.gamma * grad.float().pow(2).flatten(1).sum(dim=1).mean()
 
     def __repr__(self) -> str:
         return f"R1Penalty(gamma={self.gamma:g})"

@@ -204,8 +204,10 @@ def _fid_with_real(x_real: torch.Tensor, domain: str, batch_size: int):
         dev = x_real.device
         # Our images are already in [-1, 1], the range the LeNet was trained on: no rescaling (torchmetrics'
         # ``normalize`` is about [0, 1] images for its Inception network and does nothing for a custom one).
+        # sync_on_compute=False: inside a torch.distributed group (ganlessons.distributed) torchmetrics
+        # would gather the states of every process, and wait for the ones that never measure
         fid = FrechetInceptionDistance(feature=LeNetFeatures(domain_classifier(domain, dev)),
-                                       reset_real_features=False).to(dev)
+                                       reset_real_features=False, sync_on_compute=False).to(dev)
         for i in range(0, x_real.shape[0], batch_size):
             fid.update(x_real[i:i + batch_size].to(dev).float(), real=True)
         if len(_REAL_FID) >= 8:

@@ -345,11 +345,15 @@ def _fp16_roundtrip(G: nn.Module) -> None:
 
 def train(name: str, *, recipe: dict | None = None, device: str | torch.device = "auto", n_steps: int | None = None,
           progress: bool = True, eval_every: int | None = None, log: Callable[[str], None] | None = None):
-    """Train the generator ``name`` by its recipe (or ``recipe``); returns ``(G_ema, trainer, trajectory)``.
+    """Train the generator ``name`` by its recipe (or ``recipe``); returns ``(G_ema, trainer, trajectory, recipe)``.
 
     ``eval_every`` logs the EMA generator's held-out ``domain_fid`` along the way (1,000 samples).
+    Inside a torchrun process group (:func:`ganlessons.distributed.init`) the recipe's batch is the
+    global batch, shared by the processes (:class:`ganlessons.distributed.DistributedTrainer`); the
+    EMA and the log live on process 0, and the other processes return ``G_ema = None``.
     """
     from . import data as gdata
+    from . import distributed as dist
     from .train import Trainer
 
     key = _check_name(name)
@@ -358,7 +362,8 @@ def train(name: str, *, recipe: dict | None = None, device: str | torch.device =
     if n_steps is not None:
         check_positive("n_steps", n_steps, integer=True)
         r["n_steps"] = int(n_steps)
-    dev = pick_device(device)
+    several = dist.is_distributed()
+    dev = dist.local_device(device) if several else pick_device(device)
     train_set, held = gdata.load("mnist-5k", device=dev, size=r.get("size", 28)).split(TRAIN_SPLIT)
     schedule = None
     if r.get("progressive"):  # PGGAN: the level of detail follows the images shown, the reals are faded
@@ -392,16 +397,20 @@ def train(name: str, *, recipe: dict | None = None, device: str | torch.device =
         cname, ckw = r["constraint"]
         constraint = _LOSS_PARTS[cname](**ckw)
     regs = [_LOSS_PARTS[n](**kw) for n, kw in r["regularizers"]]
-    trainer = Trainer(G, D, train_set, loss=r["loss"], n_critic=r["n_critic"], d_regularizers=regs,
-                      constraint=constraint, opt_d=_optimizer(r["optimizer"]), opt_g=_optimizer(r["optimizer"]),
-                      batch_size=r["batch_size"], seed=r["seed"], device=dev, progress=progress, live=False,
-                      n_samples=16, callbacks=[sched] + ([schedule] if schedule else []),
-                      channels_last=r.get("channels_last"))
+    trainer = (dist.DistributedTrainer if several else Trainer)(
+        G, D, train_set, loss=r["loss"], n_critic=r["n_critic"], d_regularizers=regs,
+        constraint=constraint, opt_d=_optimizer(r["optimizer"]), opt_g=_optimizer(r["optimizer"]),
+        batch_size=r["batch_size"], seed=r["seed"], device=dev, progress=progress, live=False,
+        n_samples=16, callbacks=[sched] + ([schedule] if schedule else []), channels_last=r.get("channels_last"))
     r["channels_last"] = trainer.channels_last  # the memory order changes the rounding: part of the recipe
-    ema = EMA(trainer.G, r["ema_beta"])  # a copy of G as the trainer holds it: on its device, in its layout
-    trainer.callbacks += [ema, watch]
+    main = not several or trainer.is_main
+    if main:  # the EMA and the held-out log on one process (the others train the same G)
+        ema = EMA(trainer.G, r["ema_beta"])  # a copy of G as the trainer holds it: on its device, in its layout
+        trainer.callbacks += [ema, watch]
     t0 = time.perf_counter()
     trainer.fit(n_steps=r["n_steps"])
+    if not main:
+        return None, trainer, trajectory, r
     if schedule is not None:  # a shipped generator samples at full resolution (load() builds it so)
         ema.G.set_lod(0.0)
     G_ema = recalibrate_batchnorm(ema.G, label_p=trainer._label_p)
@@ -551,11 +560,13 @@ def pretrain(name: str, *, device: str | torch.device = "auto", n_steps: int | N
              log: Callable[[str], None] | None = None) -> dict:
     """Retrain ``name`` from its card's recipe (the built-in one if there is no card), measure, and save.
 
-    Returns the new card. The figures are measured on the float16 weights that are written.
+    Returns the new card. The figures are measured on the float16 weights that are written. Inside a
+    torchrun process group every process trains and process 0 measures and writes (the others return {}).
     """
     import platform
 
     from . import __version__
+    from . import distributed as dist
 
     key = _check_name(name)
     try:
@@ -567,8 +578,11 @@ def pretrain(name: str, *, device: str | torch.device = "auto", n_steps: int | N
     G, trainer, trajectory, r = train(key, recipe=recipe, device=dev, n_steps=n_steps, progress=progress,
                                       eval_every=eval_every, log=log)
     seconds = time.perf_counter() - t0
+    if G is None:  # another process of a distributed run: process 0 measures and writes
+        return {}
     _fp16_roundtrip(G)
     figures = evaluate(G)
+    dev = trainer.device
     device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else \
         f"cpu ({_cpu_model() or platform.machine()}, {torch.get_num_threads()} thread(s))"
     info = {"title": r["title"], "lesson": r["lesson"], "recipe": r,
@@ -576,6 +590,8 @@ def pretrain(name: str, *, device: str | torch.device = "auto", n_steps: int | N
                         f"measured on the last {5000 - TRAIN_SPLIT}"},
             "training": {"generator_steps": trainer.step, "images_seen": trainer.images_seen,
                          "wall_seconds": round(seconds, 1), "device": device_name,
+                         "processes": dist.world_size(), "precision": trainer.precision,
+                         "fast_path": repr(trainer.fast) if trainer.fast is not None else None,
                          "torch": torch.__version__, "ganlessons": __version__},
             "figures": figures, "trajectory": trajectory}
     save(key, G, info, folder)

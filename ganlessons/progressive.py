@@ -30,14 +30,17 @@ from .utils import check_positive
 __all__ = ["ProgressiveSchedule", "FadedReals", "fade_reals", "fade_reals_lod"]
 
 
-def fade_reals_lod(x: torch.Tensor, lod: float) -> torch.Tensor:
-    """The real images at level of detail ``lod``, faded and upscaled back to full size (``process_reals``)."""
+def fade_reals_lod(x: torch.Tensor, lod: float, alpha_tensor: torch.Tensor | None = None) -> torch.Tensor:
+    """The real images at level of detail ``lod``, faded and upscaled back to full size (``process_reals``).
+
+    ``alpha_tensor``, when given, holds the same α as ``lod`` (a 0-d tensor the blend reads, so a CUDA
+    graph of the step replays later values of it)."""
     top = int(math.log2(x.shape[-1]))
     res, alpha = level_of(lod, 2 ** top)
     f = x.shape[-1] // res
     x_r = downscale2d(x, f)                       # the r×r mipmap: 2×2 box filter, repeated
     if alpha < 1.0:                               # blend with the previous level, as G's output is blended
-        x_r = lerp(upscale2d(downscale2d(x_r)), x_r, alpha)
+        x_r = lerp(upscale2d(downscale2d(x_r)), x_r, alpha if alpha_tensor is None else alpha_tensor)
     return upscale2d(x_r, f)
 
 
@@ -69,21 +72,30 @@ class FadedReals:
             raise ValueError(f"progressive growing needs images whose side is a power of two; these are "
                              f"{side}×{side}: load them with gl.data.load(name, size=32)")
         self.data = data
-        self.lod = float(lod) if lod is not None else 0.0
+        self.lod = 0.0
+        self._alpha = torch.ones((), device=data.device)  # α, filled in place (see fade_reals_lod)
+        self.set_lod(float(lod) if lod is not None else 0.0)
 
     def set_lod(self, lod: float) -> "FadedReals":
-        level_of(lod, self.data.image_shape[-1])
+        _, alpha = level_of(lod, self.data.image_shape[-1])
+        if float(lod) != self.lod:
+            self._alpha.fill_(alpha)
         self.lod = float(lod)
         return self
 
     def set_level(self, resolution: int, alpha: float = 1.0) -> "FadedReals":
         """Fade the reals to ``resolution`` with the newest level at ``alpha`` (as the networks' ``set_level``)."""
-        self.lod = lod_of(resolution, alpha, self.data.image_shape[-1])
-        return self
+        return self.set_lod(lod_of(resolution, alpha, self.data.image_shape[-1]))
+
+    @property
+    def graph_key(self) -> tuple[int, bool]:
+        """The level the reals are faded to, and whether it is fading in (see ``ganlessons.fast``)."""
+        res, alpha = level_of(self.lod, self.data.image_shape[-1])
+        return res, alpha < 1.0
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None):
         x, y = self.data.sample(batch_size, generator)
-        return fade_reals_lod(x, self.lod), y
+        return fade_reals_lod(x, self.lod, self._alpha), y
 
     def to(self, device) -> "FadedReals":
         return FadedReals(self.data.to(device), self.lod)

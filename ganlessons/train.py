@@ -18,9 +18,11 @@ Where later lessons plug in (no fork of the loop needed):
   backward runs inside the ordinary ``backward``).
 - StyleGAN's mixing regularisation: inside the generator's ``forward`` (it draws a second z);
   the trainer only calls ``G(z)``.
-- a CUDA-graph fast path: :meth:`Trainer._d_step` and :meth:`Trainer._g_step` are pure tensor
-  functions of the models and their inputs (no ``.item()``, losses kept as device tensors and
-  read every ``log_every`` steps), so they can be captured as whole-step graphs behind a flag.
+- the fast path on a GPU (:mod:`ganlessons.fast`): :meth:`Trainer._d_step` and :meth:`Trainer._g_step`
+  are pure tensor functions of the models and their inputs (no ``.item()``, losses kept as device
+  tensors and read every ``log_every`` steps), so it replays them as whole-step CUDA graphs.
+- several GPUs (:mod:`ganlessons.distributed`): a subclass runs the same two steps through
+  DistributedDataParallel wrappers (``G_update``, ``D_update``) on a stream of z of its own per process.
 """
 
 from __future__ import annotations
@@ -101,11 +103,17 @@ class Trainer:
         log_every: read losses from the device every so many steps (1 on the CPU).
         checkpoint, checkpoint_every: save to this path every so many steps and at the end.
         channels_last: keep convolution weights (and so activations) in NHWC memory order, the
-            layout oneDNN's CPU kernels compute in without reordering; default: on the CPU when G
-            or D has convolutions (about 1.2× faster for lesson 03's DCGAN, see
-            ``benchmarks/bench_loop.py``). The values are the same up to float rounding, which a
-            GAN's chaotic training then amplifies: a run is reproducible only with the same setting.
-        precision: ``"fp32"`` (default) or ``"bf16"``: the forward passes of both updates under
+            layout oneDNN's CPU kernels and cuDNN's tensor cores compute in without reordering;
+            default: when G or D has convolutions, on the CPU and on the fast path (about 1.2×
+            faster for lesson 03's DCGAN on a CPU, see ``benchmarks/bench_loop.py``). The values are
+            the same up to float rounding, which a GAN's chaotic training then amplifies: a run is
+            reproducible only with the same setting.
+        fast: the GPU fast path of :mod:`ganlessons.fast` (bf16, channels-last, fused Adam, the
+            whole D and G steps replayed as CUDA graphs): ``None`` (default) turns it on when the
+            device is a CUDA GPU, ``False`` keeps the plain eager steps, ``True`` asks for it
+            anywhere (on a CPU it is the plain steps), or pass a ``gl.fast.FastPath(...)``.
+        precision: ``None`` (default): ``"bf16"`` on the fast path, else ``"fp32"``; or ``"fp32"`` or
+            ``"bf16"``: the forward passes of both updates under
             ``torch.autocast`` to bfloat16 (convolutions and matrix products in bf16; the weights,
             their gradients, the optimiser and the losses — computed from D's outputs cast back
             to fp32 — stay fp32; backward and the optimiser step run outside autocast, so each
@@ -126,7 +134,7 @@ class Trainer:
                  live: bool | None = None, live_every: float = 3.0,
                  n_samples: int = 64, log_every: int | None = None, checkpoint: str | None = None,
                  checkpoint_every: int | None = None, callbacks: Iterable[Callable] = (),
-                 channels_last: bool | None = None, precision: str = "fp32"):
+                 channels_last: bool | None = None, precision: str | None = None, fast=None):
         for name, m in (("G", G), ("D", D)):
             if not isinstance(m, nn.Module):
                 raise TypeError(f"{name} must be a torch.nn.Module, got {type(m).__name__}")
@@ -152,10 +160,15 @@ class Trainer:
 
         self.device = pick_device(device)
         self.G, self.D = G.to(self.device), D.to(self.device)
+        from . import fast as _fast  # the GPU fast path plugs in here; this loop stays the one to read
+
+        self.fast = _fast.resolve(fast, self.device)
         if channels_last is None:
-            channels_last = self.device.type == "cpu" and any(
+            channels_last = (self.device.type == "cpu" or self.fast is not None) and any(
                 p.dim() == 4 for m in (G, D) for p in m.parameters())
         self.channels_last = bool(channels_last)
+        if precision is None:
+            precision = self.fast.precision if self.fast is not None else "fp32"
         check_in("precision", precision, {"fp32", "bf16"})
         self.precision = precision
         if self.channels_last:
@@ -177,6 +190,9 @@ class Trainer:
         self._label_p = _label_frequencies(self.data, n_classes) if self.conditional else None
         self.opt_d = _make_optimizer(opt_d, self.D, lr, betas, "opt_d")
         self.opt_g = _make_optimizer(opt_g, self.G, lr, betas, "opt_g")
+        # What each update runs its player through: the models themselves here; their
+        # DistributedDataParallel wrappers in ganlessons.distributed, which average the gradients.
+        self.G_update, self.D_update = self.G, self.D
         self.progress = bool(progress)
         check_positive("live_every", live_every)
         self.live, self.live_every = live, float(live_every)
@@ -201,6 +217,9 @@ class Trainer:
         self.snapshots: list[tuple[int, torch.Tensor]] = []
         self._pending: list[tuple[int, dict[str, torch.Tensor]]] = []
         self._seeded = False
+        self.generation = 0  # bumped when load() replaces the weights and optimiser state
+        if self.fast is not None:
+            self.fast.attach(self)
 
     # ------------------------------------------------------------------ public API
 
@@ -246,7 +265,7 @@ class Trainer:
             check_positive("seconds", seconds)
         target = int(n_steps) if n_steps is not None else sys.maxsize
         if not self._seeded and self.step == 0:
-            seed_everything(self.seed)
+            self._seed_streams()
             self._seeded = True
         self.interrupted = False
         snap_every = max(1, (target - self.step) // 10) if n_steps is not None else 100
@@ -275,8 +294,7 @@ class Trainer:
                     break
                 for cb in before:
                     cb.before_step(self)
-                logs = self._d_steps()
-                logs["g_loss"] = self._g_step()
+                logs = self._update()
                 self.step += 1
                 self._pending.append((self.step, logs))
                 if len(self._pending) >= self.log_every:
@@ -313,11 +331,27 @@ class Trainer:
 
     # ------------------------------------------------------------------ the two updates
 
-    def _G(self, z, y):
-        return self.G(z, y) if self.conditional else self.G(z)
+    def _update(self) -> dict[str, torch.Tensor]:
+        """``n_critic`` D steps, then one G step; their losses as device tensors.
 
-    def _D(self, x, y):
-        return self.D(x, y) if self.conditional else self.D(x)
+        The fast path (:mod:`ganlessons.fast`) replays these same two steps as CUDA graphs."""
+        if self.fast is not None:
+            return self.fast.update(self)
+        logs = self._d_steps()
+        logs["g_loss"] = self._g_step()
+        return logs
+
+    def _seed_streams(self) -> None:
+        """Seed the random streams of training (z, batches, noise); one per process when distributed."""
+        seed_everything(self.seed)
+
+    def _G(self, z, y, G=None):
+        G = self.G if G is None else G
+        return G(z, y) if self.conditional else G(z)
+
+    def _D(self, x, y, D=None):
+        D = self.D if D is None else D
+        return D(x, y) if self.conditional else D(x)
 
     def _z(self) -> torch.Tensor:
         return torch.randn(self.batch_size, self.latent_dim, device=self.device)
@@ -365,8 +399,8 @@ class Trainer:
         y_fake = y_real
         with torch.no_grad():  # D's update needs no graph through G
             x_fake = self._G(self._z(), y_fake)
-        d_real = self._D(x_real, y_real).float()  # fp32 from here on, also under bf16 autocast
-        d_fake = self._D(x_fake, y_fake).float()
+        d_real = self._D(x_real, y_real, self.D_update).float()  # fp32 from here on, also under bf16 autocast
+        d_fake = self._D(x_fake, y_fake, self.D_update).float()
         loss = self.d_loss(d_real, d_fake)
         logs = {"d_loss": loss.detach(), "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
         if self.d_regularizers:
@@ -380,16 +414,16 @@ class Trainer:
 
     def _critic_for(self, y_real, y_fake):
         if not self.conditional:
-            return self.D
+            return self.D_update
         # x_fake was made with y_real (see _d_step): interpolates lie between two images of one class
-        return lambda x: self.D(x, y_real)
+        return lambda x: self.D_update(x, y_real)
 
     def _g_step(self) -> torch.Tensor:
         self.D.requires_grad_(False)  # G's update needs ∂D/∂x, not ∂D/∂θ_D: skip that work
         try:
             with self._autocast():
                 y_fake = self._y_fake()
-                x_fake = self._G(self._z(), y_fake)
+                x_fake = self._G(self._z(), y_fake, self.G_update)
                 if getattr(self.g_loss, "needs_real", False):  # e.g. feature matching: statistics of real data
                     x_real, y_real = self.data.sample(self.batch_size)
                     loss = self.g_loss(L.GeneratorBatch(self.D, x_real, x_fake,
@@ -411,7 +445,8 @@ class Trainer:
         if not self._pending:
             return
         names = list(self._pending[0][1])
-        table = torch.stack([torch.stack([logs[n].float() for n in names]) for _, logs in self._pending]).cpu()
+        table = self._reduce_logs(torch.stack([torch.stack([logs[n].float() for n in names])
+                                               for _, logs in self._pending])).cpu()
         steps = [s for s, _ in self._pending]
         self._pending = []
         bad = ~torch.isfinite(table)
@@ -428,6 +463,10 @@ class Trainer:
         self.history["step"].extend(steps)
         if bar is not None:
             bar.set_postfix({n: f"{table[-1, i].item():.3f}" for i, n in enumerate(names[:3])}, refresh=False)
+
+    def _reduce_logs(self, table: torch.Tensor) -> torch.Tensor:
+        """The logged losses of all processes (distributed: their mean); here, this process's own."""
+        return table
 
     def _snapshot(self) -> None:
         x = self.sample().float()
@@ -478,8 +517,14 @@ class Trainer:
                              f"this trainer has latent_dim={self.latent_dim}")
         self.G.load_state_dict(ckpt["G"])
         self.D.load_state_dict(ckpt["D"])
-        self.opt_g.load_state_dict(ckpt["opt_g"])
-        self.opt_d.load_state_dict(ckpt["opt_d"])
+        from .fast import implementation, restore_implementation
+
+        for opt, name in ((self.opt_g, "opt_g"), (self.opt_d, "opt_d")):
+            # how this trainer's optimisers run (fused, capturable on the GPU fast path) is this
+            # device's choice, not the saver's: keep it, take the hyperparameters and moments
+            own = implementation(opt)
+            opt.load_state_dict(ckpt[name])
+            restore_implementation(opt, own)
         self.step, self.seconds = int(ckpt["step"]), float(ckpt["seconds"])
         self.history = {k: list(v) for k, v in ckpt["history"].items()}
         self.evals = {k: [tuple(p) for p in v] for k, v in ckpt["evals"].items()}
@@ -489,6 +534,7 @@ class Trainer:
         if ckpt["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
         self._seeded = True  # the RNG state above *is* the seed's continuation
+        self.generation += 1  # new weights and optimiser state: the fast path captures its graphs anew
         return self
 
 

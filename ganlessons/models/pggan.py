@@ -78,6 +78,9 @@ class _Progressive(nn.Module):
         self.fmap_base, self.fmap_max = int(fmap_base), int(fmap_max)
         self.n_levels = self.log2_max - 1              # 4×4, 8×8, …, max
         self._k, self._alpha = self.n_levels - 1, 1.0  # trained networks sample at full resolution
+        # α also lives in a buffer, filled in place by set_lod: a CUDA graph of a training step
+        # (ganlessons.fast) reads it from there at every replay instead of baking one number in
+        self.register_buffer("fade_alpha", torch.ones(()), persistent=False)
 
     def nf(self, stage: int) -> int:
         """Feature maps at a stage: min(fmap_base / 2^stage, fmap_max) (``networks.py:nf``)."""
@@ -86,8 +89,7 @@ class _Progressive(nn.Module):
     def set_lod(self, lod: float) -> "_Progressive":
         """Work at the official level of detail ``lod`` (0 = full resolution, fractional = fading in)."""
         res, alpha = level_of(lod, self.max_resolution)
-        self._k, self._alpha = int(math.log2(res)) - 2, alpha
-        return self
+        return self._set(int(math.log2(res)) - 2, alpha)
 
     def set_level(self, resolution: int, alpha: float = 1.0) -> "_Progressive":
         """Work at ``resolution`` with its newest layers faded in by ``alpha`` (1 = fully in, 0 = the old path).
@@ -96,8 +98,18 @@ class _Progressive(nn.Module):
         blend; the official ``lod`` of both is the same number.
         """
         lod_of(resolution, alpha, self.max_resolution)  # validates
-        self._k, self._alpha = int(math.log2(resolution)) - 2, float(alpha)
+        return self._set(int(math.log2(resolution)) - 2, float(alpha))
+
+    def _set(self, k: int, alpha: float) -> "_Progressive":
+        if alpha != self._alpha:
+            self.fade_alpha.fill_(alpha)
+        self._k, self._alpha = k, alpha
         return self
+
+    @property
+    def graph_key(self) -> tuple[int, bool]:
+        """What fixes the layers a forward pass runs: the level, and whether it is fading in."""
+        return self._k, self._alpha < 1.0
 
     @property
     def lod(self) -> float:
@@ -170,7 +182,7 @@ class ProgressiveGenerator(_Progressive):
         x, x_old = self._features(z, k)
         img = self.to_rgb[k](x)
         if k > 0 and alpha < 1.0:                      # fade-in: the blend of the two images, no tanh
-            img = lerp(upscale2d(self.to_rgb[k - 1](x_old)), img, alpha)
+            img = lerp(upscale2d(self.to_rgb[k - 1](x_old)), img, self.fade_alpha)
         return upscale2d(img, self.max_resolution >> (k + 2))
 
     def fade_paths(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -230,7 +242,7 @@ class ProgressiveDiscriminator(_Progressive):
         if k > 0:
             h = self.blocks[k](h)
             if alpha < 1.0:                                 # fade-in, mirrored: old path on the downscaled input
-                h = lerp(self.from_rgb[k - 1](downscale2d(x)), h, alpha)
+                h = lerp(self.from_rgb[k - 1](downscale2d(x)), h, self.fade_alpha)
             for level in range(k - 1, 0, -1):
                 h = self.blocks[level](h)
         return self.final(self.mbstd(h)).squeeze(1)

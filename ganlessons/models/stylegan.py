@@ -28,6 +28,7 @@ a 3×3 conv; its fused transposed convolution is for larger layers.)
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn as nn
@@ -195,12 +196,26 @@ class StyleGenerator(nn.Module):
         return self.w_avg + (ws - self.w_avg) * coefs.view(1, -1, 1).to(ws.dtype)
 
     @staticmethod
-    def mix(ws1: torch.Tensor, ws2: torch.Tensor, crossover: int) -> torch.Tensor:
-        """Layers below ``crossover`` from ws1 (coarse styles), the rest from ws2 (finer styles)."""
-        if not 0 <= int(crossover) <= ws1.shape[1]:
+    def mix(ws1: torch.Tensor, ws2: torch.Tensor, crossover: int | torch.Tensor) -> torch.Tensor:
+        """Layers below ``crossover`` from ws1 (coarse styles), the rest from ws2 (finer styles).
+
+        ``crossover`` is a layer index, or a 0-d integer tensor of one drawn on the device (training)."""
+        if torch.is_tensor(crossover):
+            if crossover.dim() != 0 or crossover.is_floating_point():
+                raise ValueError(f"crossover must be an int or a 0-d integer tensor, got {crossover!r}")
+        elif (isinstance(crossover, bool) or not isinstance(crossover, numbers.Integral)
+              or not 0 <= int(crossover) <= ws1.shape[1]):
             raise ValueError(f"crossover must be a layer index in 0..{ws1.shape[1]}, got {crossover!r}")
+        else:
+            crossover = int(crossover)
         idx = torch.arange(ws1.shape[1], device=ws1.device).view(1, -1, 1)
-        return torch.where(idx < int(crossover), ws1, ws2)
+        return torch.where(idx < crossover, ws1, ws2)
+
+    def mixing_crossover(self, device) -> torch.Tensor:
+        """The training crossover, drawn on the device as ``G_style`` does with ``tf.cond``: with probability
+        ``style_mixing_prob`` uniform in [1, layers), else ``layers`` (no mixing: every layer takes w₁)."""
+        mix = torch.rand((), device=device) < self.style_mixing_prob
+        return torch.where(mix, torch.randint(1, self.num_layers, (), device=device), self.num_layers)
 
     def forward(self, z: torch.Tensor, psi: float = 1.0, truncation_cutoff: int | None = None,
                 noise: list | str = "random") -> torch.Tensor:
@@ -209,9 +224,9 @@ class StyleGenerator(nn.Module):
         if self.training:
             with torch.no_grad():                    # w̄ = lerp(mean of this batch's w, w̄, β), training only
                 self.w_avg.lerp_(w.detach().mean(dim=0).to(self.w_avg.dtype), 1.0 - self.w_avg_beta)
-            if self.style_mixing_prob > 0 and torch.rand(()) < self.style_mixing_prob:
-                crossover = int(torch.randint(1, self.num_layers, ()))  # one crossover for the batch
-                ws = self.mix(ws, self.broadcast(self.mapping(torch.randn_like(z))), crossover)
+            if self.style_mixing_prob > 0:           # as G_style: w₂ is always mapped, the draw picks the layers
+                ws2 = self.broadcast(self.mapping(torch.randn_like(z)))
+                ws = self.mix(ws, ws2, self.mixing_crossover(z.device))  # one crossover for the batch
         elif psi != 1:                               # truncation at inference only
             ws = self.truncate(ws, psi, truncation_cutoff)
         return self.synthesis(ws, noise)

@@ -1,0 +1,463 @@
+"""The trainer's fast path on a GPU: the same two updates, replayed as CUDA graphs.
+
+:class:`ganlessons.train.Trainer` runs every lesson's loop; on a CUDA device it hands its update
+(``n_critic`` D steps, then one G step) to a :class:`FastPath`, which changes how the steps run and
+never what they compute:
+
+- **data on the device** (already the trainer's way): a batch is ``randint`` + an index into one uint8
+  tensor on the GPU, so nothing crosses the PCIe bus per step;
+- **bf16 autocast** for the forward passes (the trainer's ``precision="bf16"``): convolutions and
+  matrix products in bfloat16 on the tensor cores; weights, gradients, Adam's moments, the losses,
+  the gradient penalty's norm and every metric stay in float32;
+- **channels_last** (NHWC) weights and activations, the layout cuDNN's tensor-core kernels use;
+- **fused, capturable Adam** (one kernel for all parameters; ``capturable=True`` keeps its step
+  count on the GPU so the update can be captured);
+- **CUDA graphs** (``torch.cuda.CUDAGraph``, NVIDIA's "CUDA Graphs" and PyTorch's "whole-network
+  capture"): the D step and the G step — batch drawing, forward, the penalty's double backward,
+  backward, the optimiser and a weight constraint — are each captured once and replayed, so a step
+  costs two graph launches instead of hundreds of kernel launches from Python. At batch 64 an MNIST
+  DCGAN is launch-bound: this, not the arithmetic, sets its speed.
+
+A graph replays fixed kernels on fixed memory, so whatever a step reads must be a tensor that stays
+in place, never a Python number baked in at capture. The course's models are written that way: PGGAN's
+fade-in α is a buffer filled in place (``set_lod``), StyleGAN's mixing crossover is drawn on the
+device, the learning rates that :class:`ganlessons.pretrained.LinearDecay` moves are copied into
+tensors before each replay (:meth:`FastPath.update`). What changes the *structure* of a step — the
+resolution PGGAN works at, whether a level is fading in, a reset or reloaded optimiser, another
+loss — is part of the graph's key (:meth:`FastPath.key`): a new key runs a few eager steps and
+captures anew, so a progressive run holds one graph per phase.
+
+Where a graph cannot be made (not a CUDA device, forward hooks on a model — they would run only
+once, at capture — or a capture that fails), the steps run eagerly with the other settings, and a
+one-time warning says why. ``FastPath(graphs="check")`` runs on any device, the CPU included: every
+step runs eagerly while a ``TorchDispatchMode`` records the operations it issues, and each step is
+compared with the first one of its key — a Python number that changed between steps, a tensor read
+from a new place, or a host synchronisation (``.item()``, ``nonzero``) is reported as
+:class:`GraphUnsafe`. That is how the course's tests check, without a GPU, that each lesson's
+configuration may be captured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from .utils import check_in, check_positive
+
+__all__ = ["FastPath", "GraphUnsafe", "resolve", "capturable_optimizer"]
+
+
+class GraphUnsafe(RuntimeError):
+    """A training step does something a CUDA graph would not replay faithfully."""
+
+
+def resolve(fast, device: torch.device) -> "FastPath | None":
+    """The trainer's ``fast=`` argument → a :class:`FastPath`, or None for the plain eager steps.
+
+    ``None``: on for a CUDA device. ``True``: on where it can be (a CUDA device); elsewhere the plain
+    steps, which are what the fast path falls back to there. ``False``: off. A :class:`FastPath` is
+    used as given, on any device (``FastPath(graphs="check")`` is the CPU's test mode).
+    """
+    if isinstance(fast, FastPath):
+        return fast
+    if fast is None or fast is True:
+        return FastPath() if device.type == "cuda" else None
+    if fast is False:
+        return None
+    raise TypeError(f"fast must be None (on for CUDA), True, False or a gl.fast.FastPath(...), got {fast!r}")
+
+
+# Optimiser options that change how step() runs, not what it computes: each device keeps its own.
+IMPLEMENTATION_FLAGS = ("capturable", "fused", "foreach")
+
+
+def implementation(opt: torch.optim.Optimizer) -> list[dict]:
+    """Each param group's implementation flags (``capturable``, ``fused``, ``foreach``)."""
+    return [{k: g[k] for k in IMPLEMENTATION_FLAGS if k in g} for g in opt.param_groups]
+
+
+def restore_implementation(opt: torch.optim.Optimizer, flags: list[dict]) -> None:
+    """Put back :func:`implementation`'s flags (after ``load_state_dict`` took the saver's) and keep
+    each step count where that implementation wants it: on the parameters' device when capturable
+    or fused, else on the host."""
+    for group, own in zip(opt.param_groups, flags):
+        group.update(own)
+        on_device = bool(group.get("capturable") or group.get("fused"))
+        for p in group["params"]:
+            state = opt.state.get(p, {})
+            step = state.get("step")
+            if torch.is_tensor(step):
+                state["step"] = step.to(p.device if on_device else "cpu", torch.float32)
+
+
+def capturable_optimizer(opt: torch.optim.Optimizer, capturable: bool = True) -> torch.optim.Optimizer:
+    """Switch ``opt`` in place to its fast GPU form: fused for Adam/AdamW, ``capturable`` for CUDA graphs.
+
+    The step count moves to the parameters' device (a capturable step never reads it back to the
+    host). An optimiser without a ``capturable`` option is left as it is: capturing it may still
+    work (plain SGD) or fail, and then the step runs eagerly.
+    """
+    fused = isinstance(opt, (torch.optim.Adam, torch.optim.AdamW))
+    for group in opt.param_groups:
+        if "capturable" not in group:
+            continue
+        group["capturable"] = bool(capturable)
+        if fused and not group.get("differentiable", False):
+            group["fused"], group["foreach"] = True, False  # one kernel for every parameter
+    restore_implementation(opt, implementation(opt))  # step counts to where the new flags want them
+    return opt
+
+
+def _has_hooks(model: nn.Module) -> bool:
+    """Forward/backward hooks run Python at each call: in a graph they would run once, at capture.
+
+    Parametrizations (``nn.utils.parametrizations.spectral_norm``) are modules, not hooks: they are fine.
+    """
+    return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or
+               getattr(m, "_backward_pre_hooks", None) for m in model.modules())
+
+
+class FastPath:
+    """The update of :class:`ganlessons.train.Trainer` on a GPU: bf16, channels-last, fused Adam, CUDA graphs.
+
+    Args:
+        graphs: ``True`` — capture the D and the G step as CUDA graphs where the device is a CUDA GPU
+            (elsewhere, or where a model has hooks, the steps run eagerly and a warning says so);
+            ``False`` — eager steps with the other settings; ``"check"`` — eager steps on any device,
+            each checked against what a graph would replay (see the module doc).
+        precision: the trainer's default precision on this path: ``"bf16"`` on a CUDA device and
+            ``"fp32"`` elsewhere when ``None``.
+        warmup: eager steps at each new key before capturing (cuDNN picks its kernels, Adam makes
+            its state, the allocator settles; PyTorch's capture recipe runs a few on a side stream).
+    """
+
+    def __init__(self, graphs: bool | str = True, precision: str | None = None, warmup: int = 3):
+        if graphs not in (True, False, "check"):
+            raise ValueError(f"graphs must be True, False or 'check', got {graphs!r}")
+        if precision is not None:
+            check_in("precision", precision, {"fp32", "bf16"})
+        check_positive("warmup", warmup, integer=True)
+        self.graphs, self._precision, self.warmup = graphs, precision, int(warmup)
+        self.trainer = None
+        self.mode = "eager"            # "cuda", "check" or "eager": how update() runs now
+        self.reason = ""               # why it is eager, when it is
+        self.captures = 0              # how many times a pair of steps was captured (one per phase)
+        self.replays = 0               # updates served from a capture
+        self._key = None               # the key of the graphs in hand
+        self._seen, self._held = None, 0
+        self._d = self._g = None       # the captured D step and G step
+        self._lr: dict[int, torch.Tensor] = {}
+        self._alive: list = []         # what the key's ids point at, kept alive so no id is reused
+
+    @property
+    def precision(self) -> str:
+        if self._precision is not None:
+            return self._precision
+        dev = self.trainer.device if self.trainer is not None else None
+        return "bf16" if dev is not None and dev.type == "cuda" else "fp32"
+
+    def __repr__(self) -> str:
+        why = f", {self.reason}" if self.reason else ""
+        return (f"FastPath(graphs={self.graphs!r}, mode={self.mode!r}, captures={self.captures}, "
+                f"replays={self.replays}{why})")
+
+    # ------------------------------------------------------------------ set-up
+
+    def attach(self, trainer) -> None:
+        """Called once by the trainer after it has built its models, data and optimisers."""
+        if self.trainer is not None and self.trainer is not trainer:
+            raise ValueError("this FastPath already serves another trainer; give each trainer its own FastPath()")
+        self.trainer = trainer
+        if self._precision is None and trainer.device.type != "cuda":
+            self._precision = "fp32"
+        cuda = trainer.device.type == "cuda"
+        if cuda:
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN time its kernels once
+        if self.graphs is False:
+            self.mode, self.reason = "eager", "graphs=False"
+        elif self.graphs == "check":
+            self.mode = "check"
+        elif not cuda:
+            self.mode, self.reason = "eager", f"CUDA graphs need a CUDA device, this trainer is on {trainer.device}"
+        else:
+            self.mode = "cuda"
+        if self.mode != "eager":
+            hooked = [name for name, m in (("G", trainer.G), ("D", trainer.D)) if _has_hooks(m)]
+            if hooked:  # e.g. lesson 06's ActivationRMS: measured runs stay eager, and correct
+                self.mode, self.reason = "eager", (f"{' and '.join(hooked)} carr{'y' if len(hooked) > 1 else 'ies'} "
+                                                   "forward/backward hooks, which a graph would run only at capture")
+        if cuda:
+            for opt in (trainer.opt_d, trainer.opt_g):
+                capturable_optimizer(opt, capturable=self.mode == "cuda")
+
+    # ------------------------------------------------------------------ the update
+
+    def key(self, trainer) -> tuple:
+        """What fixes the kernels and memory of a step: a new key means a new capture.
+
+        The models' and data's own ``graph_key`` (PGGAN: the level and whether it fades in), the
+        loss, regularisers and constraint, the batch size, train/eval mode, the optimisers'
+        hyperparameters other than the learning rate (which is copied into a tensor instead), the
+        identity of their state (cleared at a PGGAN level change, replaced by ``load``) and the
+        trainer's ``generation`` (bumped by ``load``).
+        """
+        parts: list[Any] = [trainer.generation, trainer.batch_size, trainer.conditional, trainer.precision,
+                            trainer.G.training, trainer.D.training, id(trainer.d_loss), id(trainer.g_loss),
+                            id(trainer.constraint), tuple(map(id, trainer.d_regularizers))]
+        for obj in (trainer.G, trainer.D, trainer.data):
+            parts.append(getattr(obj, "graph_key", None))
+        for opt in (trainer.opt_d, trainer.opt_g):
+            for group in opt.param_groups:
+                parts.append(tuple((k, v) for k, v in group.items() if k not in ("params", "lr")))
+                parts.append(id(opt.state.get(group["params"][0])) if group["params"] else None)
+            parts.append(len(opt.state))
+        return tuple(parts)
+
+    def update(self, trainer) -> dict[str, torch.Tensor]:
+        """``n_critic`` D steps and one G step, as :meth:`Trainer._update`, from graphs where it can."""
+        if self.mode == "eager":
+            return self._eager(trainer)
+        key = self.key(trainer)
+        if key != self._key:
+            self._drop()
+            self._held = self._held + 1 if key == self._seen else 1
+            self._seen = key
+            if self._held <= self.warmup:  # warm up: eager steps until the key has held `warmup` steps
+                return self._eager(trainer, side_stream=self.mode == "cuda")
+            try:
+                ran = self._capture(trainer)
+            except GraphUnsafe:
+                raise
+            except Exception as err:  # noqa: BLE001 — any failure to capture: say why, go on eagerly
+                self._drop()
+                self.mode, self.reason = "eager", f"capture failed: {type(err).__name__}: {err}"
+                warnings.warn(f"gl.fast: the steps run eagerly ({self.reason})", stacklevel=3)
+                return self._eager(trainer)
+            self._key = key
+            if ran is not None:  # check mode: capturing ran one whole update already
+                return ran
+        return self._replay(trainer)
+
+    def _eager(self, trainer, side_stream: bool = False) -> dict[str, torch.Tensor]:
+        if not side_stream:
+            logs = trainer._d_steps()
+            logs["g_loss"] = trainer._g_step()
+            return logs
+        # PyTorch's capture recipe: warm-up iterations on a side stream before the capture
+        stream = torch.cuda.Stream(device=trainer.device)
+        stream.wait_stream(torch.cuda.current_stream(trainer.device))
+        with torch.cuda.stream(stream):
+            logs = trainer._d_steps()
+            logs["g_loss"] = trainer._g_step()
+        torch.cuda.current_stream(trainer.device).wait_stream(stream)
+        return logs
+
+    def _drop(self) -> None:
+        self._d = self._g = None
+        self._key = None
+        self._alive = []
+        self._lr = {}
+
+    def _capture(self, trainer):
+        """Capture one D step and one G step; returns the update's logs when capturing ran it (check mode)."""
+        self._alive = [opt.state.get(g["params"][0]) for opt in (trainer.opt_d, trainer.opt_g)
+                       for g in opt.param_groups if g["params"]]
+        check = self.mode == "check"
+        capture = _CheckCapture if check else _CudaCapture
+        with self._tensor_lr(trainer):
+            for opt in (trainer.opt_d, trainer.opt_g):
+                opt.zero_grad(set_to_none=True)  # grads are then made in the graph's own memory
+            self._d = capture(trainer._d_step, trainer)
+            if check:  # checking runs the step it captures: the update's other critic steps come before G's
+                d_logs = self._d.out
+                for _ in range(trainer.n_critic - 1):
+                    d_logs = self._d.replay()
+            self._g = capture(trainer._g_step, trainer)
+        self.captures += 1
+        if check:
+            return {**d_logs, "g_loss": self._g.out}
+        return None
+
+    def _replay(self, trainer) -> dict[str, torch.Tensor]:
+        self._copy_lr(trainer)
+        for _ in range(trainer.n_critic):
+            d_logs = self._d.replay()
+        g_loss = self._g.replay()
+        self.replays += 1
+        if self.mode == "check":
+            logs = dict(d_logs)
+            logs["g_loss"] = g_loss
+            return logs
+        # a graph writes its outputs to the same memory at every replay: keep this update's copy
+        names = list(d_logs)
+        row = torch.stack([d_logs[n].float() for n in names] + [g_loss.float()])
+        return {**{n: row[i] for i, n in enumerate(names)}, "g_loss": row[-1]}
+
+    # ------------------------------------------------------------------ learning rates as tensors
+
+    def _groups(self, trainer):
+        for opt in (trainer.opt_d, trainer.opt_g):
+            for group in opt.param_groups:
+                if group["params"] and group.get("capturable"):
+                    yield group
+
+    def _copy_lr(self, trainer) -> None:
+        """Before a replay: the rate a callback set as ``group["lr"]`` (a float) into the captured tensor.
+
+        Only a changed rate costs a kernel (a fill of one number)."""
+        for group in self._groups(trainer):
+            lr = float(group["lr"])
+            held = self._lr.get(id(group))
+            if held is None:
+                self._lr[id(group)] = [torch.tensor(lr, device=group["params"][0].device), lr]
+            elif held[1] != lr:
+                held[0].fill_(lr)
+                held[1] = lr
+
+    @contextlib.contextmanager
+    def _tensor_lr(self, trainer):
+        """While capturing, the optimisers read their rates from tensors, so no rate is baked into a graph;
+        callbacks go on seeing (and setting) plain floats."""
+        self._copy_lr(trainer)
+        saved = []
+        for group in self._groups(trainer):
+            saved.append((group, group["lr"]))
+            group["lr"] = self._lr[id(group)][0]
+        try:
+            yield
+        finally:
+            for group, lr in saved:
+                group["lr"] = lr
+
+
+# ---------------------------------------------------------------------- capture back-ends
+
+
+class _CudaCapture:
+    """One step captured as a ``torch.cuda.CUDAGraph``; ``replay()`` returns its outputs (the same tensors each time)."""
+
+    def __init__(self, step: Callable[[], Any], trainer):
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.out = step()
+
+    def replay(self):
+        self.graph.replay()
+        return self.out
+
+
+# Operations that read a device value back to the host (a graph cannot wait for one) or whose
+# output size depends on the data (a graph's memory is fixed).
+_HOST_SYNC = {"_local_scalar_dense", "item", "nonzero", "masked_select", "unique", "_unique", "_unique2",
+              "unique_consecutive", "unique_dim", "equal", "is_nonzero", "repeat_interleave", "argwhere",
+              "lift_fresh", "lift_fresh_copy"}
+
+
+class _Recorder(TorchDispatchMode):
+    """Records each ATen operation of a step: its name, the Python numbers it was given, the shapes and
+    dtypes of its tensors and, for tensors made before the step (weights, buffers, data), where they live."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops: list[tuple] = []
+        self.paused = 0
+        self._made: set[int] = set()  # storages allocated during this step
+
+    def _describe(self, x):
+        if isinstance(x, torch.Tensor):
+            ptr = x.untyped_storage().data_ptr() if x.device.type != "meta" else 0
+            where = "step" if ptr in self._made else ptr
+            return ("T", tuple(x.shape), str(x.dtype), str(x.device), where)
+        if isinstance(x, (list, tuple)):
+            return tuple(self._describe(v) for v in x)
+        if isinstance(x, (bool, int, float, complex, str)) or x is None:
+            return x
+        if isinstance(x, torch.Generator):
+            return "generator"
+        return str(x)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if not self.paused:
+            name = func.overloadpacket.__name__
+            if name in _HOST_SYNC:
+                raise GraphUnsafe(f"{func} reads a value back to the host or makes a tensor from Python data "
+                                  "inside the step (.item(), bool(tensor), nonzero, torch.tensor(...)): a CUDA "
+                                  "graph cannot replay it; draw and decide on the device (torch.where) instead")
+            entry = (str(func), self._describe(args), self._describe(sorted(kwargs.items())))
+        out = func(*args, **kwargs)
+        if not self.paused:
+            before = {d[-1] for d in _tensors_in(entry[1]) if isinstance(d[-1], int)}
+            for t in _flat_tensors(out):
+                ptr = t.untyped_storage().data_ptr()
+                if ptr not in before:
+                    self._made.add(ptr)
+            self.ops.append(entry)
+        return out
+
+
+def _flat_tensors(x):
+    if isinstance(x, torch.Tensor):
+        yield x
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            yield from _flat_tensors(v)
+
+
+def _tensors_in(desc):
+    if isinstance(desc, tuple) and desc and desc[0] == "T":
+        yield desc
+    elif isinstance(desc, tuple):
+        for d in desc:
+            yield from _tensors_in(d)
+
+
+class _CheckCapture:
+    """The CPU's stand-in for a graph: runs the step eagerly, recording its operations, and checks that
+    every later run issues the same ones with the same numbers on the same tensors."""
+
+    def __init__(self, step: Callable[[], Any], trainer):
+        self.step, self.trainer = step, trainer
+        self.name = getattr(step, "__name__", "step")
+        self.ops, self.out = self._run()
+
+    def _run(self):
+        rec = _Recorder()
+        hooks = []
+        for opt in (self.trainer.opt_d, self.trainer.opt_g):  # the optimiser's own capture is PyTorch's (capturable=True)
+            hooks.append(opt.register_step_pre_hook(lambda *_: setattr(rec, "paused", rec.paused + 1)))
+            hooks.append(opt.register_step_post_hook(lambda *_: setattr(rec, "paused", rec.paused - 1)))
+        try:
+            with rec:
+                out = self.step()
+        finally:
+            for h in hooks:
+                h.remove()
+        return rec.ops, out
+
+    def replay(self):
+        ops, out = self._run()
+        if ops != self.ops:
+            raise GraphUnsafe(_first_difference(self.name, self.ops, ops, self.trainer.step))
+        return out
+
+
+def _first_difference(name: str, captured: list, now: list, step: int) -> str:
+    for i, (a, b) in enumerate(zip(captured, now)):
+        if a != b:
+            what = "a Python number or a shape" if a[0] == b[0] else "another operation"
+            if a[0] == b[0] and _where(a) != _where(b):
+                what = "a tensor that is no longer the one captured (re-created instead of updated in place)"
+            return (f"{name} at step {step}: operation {i} differs from the captured one ({what}); a CUDA graph "
+                    f"would replay the captured {a[0]} with {a[1:]!r:.300} instead of {b[1:]!r:.300}")
+    return (f"{name} at step {step}: {len(now)} operations, the captured step had {len(captured)}; a CUDA graph "
+            "would replay the captured ones")
+
+
+def _where(entry):
+    return [d[-1] for d in _tensors_in(entry[1:])]
