@@ -46,11 +46,12 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
 from .layers import MinibatchStdDev
+from .models.pggan import _Progressive
 from .train import Trainer
 from .utils import atomic_save, check_positive, pick_device, seed_everything
 
-__all__ = ["DistributedTrainer", "share_of", "init", "is_distributed", "rank", "world_size", "is_main", "local_device", "barrier",
-           "shutdown"]
+__all__ = ["DistributedTrainer", "share_of", "init", "is_distributed", "rank", "world_size", "is_main", "local_device",
+           "backend_for", "barrier", "shutdown"]
 
 
 def is_distributed() -> bool:
@@ -72,33 +73,52 @@ def is_main() -> bool:
 
 
 def local_device(requested: str | torch.device = "auto") -> torch.device:
-    """This process's device: GPU ``LOCAL_RANK`` when training on CUDA, else what ``requested`` resolves to."""
+    """This process's device: GPU ``LOCAL_RANK`` when training on CUDA, else what ``requested`` resolves to.
+
+    One process a GPU: an explicit ``cuda:i`` must be this process's own, and there must be a GPU
+    for every process of the machine."""
     dev = pick_device(requested)
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return dev
+    if dev.type != "cuda":
+        return dev
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    n_local = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    if local >= torch.cuda.device_count():
+        raise ValueError(f"{n_local} processes on this machine need {n_local} GPUs, it has "
+                         f"{torch.cuda.device_count()}: give --nproc {torch.cuda.device_count()} (or --device cpu)")
+    if dev.index is not None and dev.index != local and world_size() > 1:
+        raise ValueError(f"device={requested!r}: each process trains on its own GPU (process {local} on cuda:{local}); "
+                         "give device='cuda' or 'auto'")
+    return torch.device("cuda", local)
 
 
-def init(backend: str | None = None, timeout_s: float = 600.0) -> tuple[int, int]:
+def backend_for(device: str | torch.device = "auto") -> str:
+    """NCCL when the processes train on CUDA GPUs, gloo otherwise (CPU processes, a GPU machine told --device cpu)."""
+    return "nccl" if pick_device(device).type == "cuda" else "gloo"
+
+
+_SET_BY_INIT: list[str] = []  # what init() wrote into the environment (a group of one), for shutdown()
+
+
+def init(backend: str | None = None, timeout_s: float = 600.0, device: str | torch.device = "auto") -> tuple[int, int]:
     """Join the process group that ``torchrun`` describes in the environment; returns (rank, world size).
 
-    ``backend``: ``"nccl"`` on CUDA GPUs, ``"gloo"`` otherwise (the default picks). Outside torchrun
-    (no ``WORLD_SIZE``) this is a group of one process, so a script runs the same either way.
+    ``backend``: ``"nccl"`` or ``"gloo"``; by default :func:`backend_for` the ``device`` the processes
+    will train on. Outside torchrun (no ``WORLD_SIZE``) this is a group of one process, so a script runs
+    the same either way.
     """
     if is_distributed():
         return rank(), world_size()
     if backend is not None and backend not in ("nccl", "gloo"):
         raise ValueError(f"backend must be 'nccl', 'gloo' or None (nccl on CUDA GPUs, else gloo), got {backend!r}")
-    env = {k: os.environ.get(k) for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    if env["WORLD_SIZE"] is None:  # a single process, outside torchrun: a local group of one
-        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        os.environ.setdefault("MASTER_PORT", str(_free_port()))
-        os.environ.setdefault("RANK", "0")
-        os.environ.setdefault("WORLD_SIZE", "1")
-        os.environ.setdefault("LOCAL_RANK", "0")
-    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    if os.environ.get("WORLD_SIZE") is None:  # a single process, outside torchrun: a local group of one
+        for key, value in (("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", str(_free_port())), ("RANK", "0"),
+                           ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0"), ("LOCAL_WORLD_SIZE", "1")):
+            if key not in os.environ:
+                os.environ[key] = value
+                _SET_BY_INIT.append(key)
+    backend = backend or backend_for(device)
     if backend == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(local_device(device if pick_device(device).type == "cuda" else "cuda"))
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
     return rank(), world_size()
 
@@ -109,9 +129,11 @@ def barrier() -> None:
 
 
 def shutdown() -> None:
-    """Leave the process group (at the end of a torchrun script)."""
+    """Leave the process group (at the end of a torchrun script), and undo what :func:`init` set."""
     if is_distributed():
         dist.destroy_process_group()
+    while _SET_BY_INIT:
+        os.environ.pop(_SET_BY_INIT.pop(), None)
 
 
 def _free_port() -> int:
@@ -141,6 +163,17 @@ def share_of(batch_size: int, n_processes: int, D: nn.Module | None = None) -> i
     return share
 
 
+_QUIET = []
+
+
+def _quiet_stride_warning() -> None:
+    """A weight with one input channel has two valid channels-last strides, and autograd may make its
+    gradient with the other one than DDP's bucket: a copy, no error, but torch warns at each backward."""
+    if not _QUIET:
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+        _QUIET.append(True)
+
+
 class DistributedTrainer(Trainer):
     """:class:`ganlessons.train.Trainer` on several processes: the same loop and steps, G and D in DDP.
 
@@ -148,7 +181,10 @@ class DistributedTrainer(Trainer):
     processes (``self.batch_size`` is each one's share, ``self.global_batch_size`` the whole).
     ``find_unused_parameters``: None turns it on for models whose layers change while training
     (PGGAN's levels: a forward uses only some of them), as DDP requires there.
-    Call :func:`init` first (``ganlessons.pretrain`` does).
+    ``fast``: on GPUs bf16, channels-last and fused Adam (``None`` or ``True``), without CUDA graphs
+    (PyTorch's graphs with DDP need NCCL's asynchronous error handling off and more; not done here).
+    Every process must make the same calls — ``fit``, ``save``, ``state_dict`` — since they gather
+    the logged losses from all. Call :func:`init` first (``ganlessons.pretrain`` does).
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, data, *, batch_size: int = 64, device: str | torch.device = "auto",
@@ -160,23 +196,28 @@ class DistributedTrainer(Trainer):
         self.rank, self.world_size = rank(), world_size()
         share = share_of(batch_size, self.world_size, D)
         dev = local_device(device)
-        if fast is None and dev.type == "cuda":  # bf16, channels-last, fused Adam; CUDA graphs are not used with DDP
-            from .fast import FastPath
-            fast = FastPath(graphs=False)
+        from .fast import FastPath
+
+        if isinstance(fast, FastPath) and fast.graphs is not False:
+            raise ValueError(f"fast={fast!r}: CUDA graphs are not used with DistributedDataParallel here; give "
+                             "fast=None, True, False or FastPath(graphs=False)")
+        if fast is None or fast is True:  # bf16, channels-last, fused Adam on GPUs; the plain steps on CPUs
+            fast = FastPath(graphs=False) if dev.type == "cuda" else None
         super().__init__(G, D, data, batch_size=share, device=dev, progress=progress and self.rank == 0,
                          live=live and self.rank == 0, fast=fast, **kwargs)
         self.global_batch_size = int(batch_size)
         ids = [dev.index] if dev.type == "cuda" else None
         # no buffer broadcast at each forward (see the module doc); newer PyTorch names the option
-        # forward_sync_buffers and deprecates broadcast_buffers=False; both still sync at start-up
+        # forward_sync_buffers (which still copies process 0's buffers at start-up) and deprecates
+        # broadcast_buffers=False (which does not: equal here anyway, every process built the models
+        # from the same seed)
         sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(
             DistributedDataParallel.__init__).parameters else {"broadcast_buffers": False})
-        # a weight with one input channel has two valid channels-last strides and autograd may make its
-        # gradient with the other one than DDP's bucket: a copy, no error (warned once per backward)
-        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+        _quiet_stride_warning()
         for role in ("G", "D"):
             model = getattr(self, role)
-            unused = hasattr(model, "graph_key") if find_unused_parameters is None else bool(find_unused_parameters)
+            unused = (any(isinstance(m, _Progressive) for m in model.modules()) if find_unused_parameters is None
+                      else bool(find_unused_parameters))
             # DDP copies process 0's weights and buffers to the others here: every copy starts the same
             setattr(self, f"{role}_update", DistributedDataParallel(model, device_ids=ids,
                                                                     find_unused_parameters=unused, **sync))
@@ -192,6 +233,12 @@ class DistributedTrainer(Trainer):
 
     def _seed_streams(self) -> None:
         seed_everything(self.seed * self.world_size + self.rank)
+
+    def _time_is_up(self, up: bool) -> bool:
+        """A ``seconds`` budget ends the run for all processes at the same step (each has its own clock)."""
+        flag = torch.tensor([float(up)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def _reduce_logs(self, table: torch.Tensor) -> torch.Tensor:
         """The mean over the processes of each logged loss: the loss on the global batch."""

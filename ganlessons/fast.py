@@ -27,9 +27,10 @@ resolution PGGAN works at, whether a level is fading in, a reset or reloaded opt
 loss — is part of the graph's key (:meth:`FastPath.key`): a new key runs a few eager steps and
 captures anew, so a progressive run holds one graph per phase.
 
-Where a graph cannot be made (not a CUDA device, forward hooks on a model — they would run only
-once, at capture — or a capture that fails), the steps run eagerly with the other settings, and a
-one-time warning says why. ``FastPath(graphs="check")`` runs on any device, the CPU included: every
+Where a graph cannot be made — not a CUDA device, forward hooks on a model (they would run only
+once, at capture), an optimiser without a capturable form (its learning rate would be baked in), a
+step that synchronises with the host, or a capture that fails — the steps run eagerly with the
+other settings and ``trainer.fast.reason`` says why (a failed capture also warns once). ``FastPath(graphs="check")`` runs on any device, the CPU included: every
 step runs eagerly while a ``TorchDispatchMode`` records the operations it issues, and each step is
 compared with the first one of its key — a Python number that changed between steps, a tensor read
 from a new place, or a host synchronisation (``.item()``, ``nonzero``) is reported as
@@ -40,6 +41,8 @@ configuration may be captured.
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import warnings
 from typing import Any, Callable
 
@@ -110,16 +113,40 @@ def capturable_optimizer(opt: torch.optim.Optimizer, capturable: bool = True) ->
         if fused and not group.get("differentiable", False):
             group["fused"], group["foreach"] = True, False  # one kernel for every parameter
     restore_implementation(opt, implementation(opt))  # step counts to where the new flags want them
+    # its warm-up steps run uncaptured on purpose: not a warning a lecture should see
+    opt._warned_capturable_if_run_uncaptured = True
     return opt
 
 
-def _has_hooks(model: nn.Module) -> bool:
-    """Forward/backward hooks run Python at each call: in a graph they would run once, at capture.
+def _hooks(trainer) -> str:
+    """Which models run Python hooks at each call (in a graph they would run once, at capture); "" if none.
 
     Parametrizations (``nn.utils.parametrizations.spectral_norm``) are modules, not hooks: they are fine.
     """
-    return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or
-               getattr(m, "_backward_pre_hooks", None) for m in model.modules())
+    from torch.nn.modules import module as M
+
+    if any(getattr(M, name, None) for name in ("_global_forward_hooks", "_global_forward_pre_hooks",
+                                                "_global_backward_hooks", "_global_backward_pre_hooks")):
+        return "global module hooks (register_module_forward_hook …)"
+    hooked = [name for name, model in (("G", trainer.G), ("D", trainer.D))
+              if any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or
+                     getattr(m, "_backward_pre_hooks", None) for m in model.modules())]
+    return " and ".join(hooked)
+
+
+def _not_capturable(trainer) -> str:
+    """An optimiser without a capturable form would have its learning rate baked into a graph."""
+    for name in ("opt_d", "opt_g"):
+        opt = getattr(trainer, name)
+        if any("capturable" not in group for group in opt.param_groups):
+            return f"{name} ({type(opt).__name__}) has no capturable form: a graph would keep its first learning rate"
+    return ""
+
+
+def _settings(obj) -> tuple:
+    """The numbers and flags an object (a loss, a regulariser, a constraint) keeps: baked into a graph."""
+    return tuple((k, v) for k, v in sorted(getattr(obj, "__dict__", {}).items())
+                 if isinstance(v, (bool, int, float, str)))
 
 
 class FastPath:
@@ -151,15 +178,15 @@ class FastPath:
         self._key = None               # the key of the graphs in hand
         self._seen, self._held = None, 0
         self._d = self._g = None       # the captured D step and G step
-        self._lr: dict[int, torch.Tensor] = {}
+        self._lr: dict[int, list] = {}
         self._alive: list = []         # what the key's ids point at, kept alive so no id is reused
+        self._stream = None            # the side stream of warm-up and capture (CUDA)
 
-    @property
-    def precision(self) -> str:
+    def default_precision(self, device: torch.device) -> str:
+        """The trainer's precision when it gives none: this path's, else bf16 on a CUDA device, fp32 elsewhere."""
         if self._precision is not None:
             return self._precision
-        dev = self.trainer.device if self.trainer is not None else None
-        return "bf16" if dev is not None and dev.type == "cuda" else "fp32"
+        return "bf16" if device.type == "cuda" else "fp32"
 
     def __repr__(self) -> str:
         why = f", {self.reason}" if self.reason else ""
@@ -173,11 +200,12 @@ class FastPath:
         if self.trainer is not None and self.trainer is not trainer:
             raise ValueError("this FastPath already serves another trainer; give each trainer its own FastPath()")
         self.trainer = trainer
-        if self._precision is None and trainer.device.type != "cuda":
-            self._precision = "fp32"
         cuda = trainer.device.type == "cuda"
         if cuda:
-            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN time its kernels once
+            # fixed shapes: cuDNN times its kernels once and keeps the fastest (a process-wide setting:
+            # GPU runs were not bit-reproducible before it either, cuDNN's backward kernels add atomically)
+            torch.backends.cudnn.benchmark = True
+            self._stream = torch.cuda.Stream(device=trainer.device)
         if self.graphs is False:
             self.mode, self.reason = "eager", "graphs=False"
         elif self.graphs == "check":
@@ -186,31 +214,48 @@ class FastPath:
             self.mode, self.reason = "eager", f"CUDA graphs need a CUDA device, this trainer is on {trainer.device}"
         else:
             self.mode = "cuda"
-        if self.mode != "eager":
-            hooked = [name for name, m in (("G", trainer.G), ("D", trainer.D)) if _has_hooks(m)]
-            if hooked:  # e.g. lesson 06's ActivationRMS: measured runs stay eager, and correct
-                self.mode, self.reason = "eager", (f"{' and '.join(hooked)} carr{'y' if len(hooked) > 1 else 'ies'} "
-                                                   "forward/backward hooks, which a graph would run only at capture")
+        self._refuse(trainer)
         if cuda:
             for opt in (trainer.opt_d, trainer.opt_g):
                 capturable_optimizer(opt, capturable=self.mode == "cuda")
+
+    def _refuse(self, trainer) -> bool:
+        """Go eager, saying why, where a graph would replay something else than the step (True if so)."""
+        if self.mode == "eager":
+            return True
+        hooked = _hooks(trainer)
+        why = (f"{hooked} carr{'y' if ' and ' in hooked else 'ies'} forward/backward hooks, which a graph would "
+               "run only at capture") if hooked else _not_capturable(trainer)
+        if why:  # e.g. lesson 06's ActivationRMS: measured runs stay eager, and correct
+            self._drop()
+            self.mode, self.reason = "eager", why
+            if trainer.device.type == "cuda":
+                for opt in (trainer.opt_d, trainer.opt_g):
+                    capturable_optimizer(opt, capturable=False)
+        return bool(why)
 
     # ------------------------------------------------------------------ the update
 
     def key(self, trainer) -> tuple:
         """What fixes the kernels and memory of a step: a new key means a new capture.
 
-        The models' and data's own ``graph_key`` (PGGAN: the level and whether it fades in), the
-        loss, regularisers and constraint, the batch size, train/eval mode, the optimisers'
-        hyperparameters other than the learning rate (which is copied into a tensor instead), the
-        identity of their state (cleared at a PGGAN level change, replaced by ``load``) and the
-        trainer's ``generation`` (bumped by ``load``).
+        The models' and data's own ``graph_key`` (PGGAN: the level and whether it fades in; StyleGAN:
+        the mixing probability), which data set, the loss, regularisers and constraint with their
+        numbers (λ, γ, c), the batch size, train/eval mode, where each weight lives and whether it
+        learns, the optimisers' hyperparameters other than the learning rate (which is copied into a
+        tensor instead), the identity of their state (cleared at a PGGAN level change, replaced by
+        ``load``) and the trainer's ``generation`` (bumped by ``load``).
         """
         parts: list[Any] = [trainer.generation, trainer.batch_size, trainer.conditional, trainer.precision,
-                            trainer.G.training, trainer.D.training, id(trainer.d_loss), id(trainer.g_loss),
-                            id(trainer.constraint), tuple(map(id, trainer.d_regularizers))]
+                            trainer.G.training, trainer.D.training, id(trainer.data)]
+        for obj in (trainer.d_loss, trainer.g_loss, trainer.constraint, *trainer.d_regularizers):
+            parts.append((id(obj), _settings(obj)))
         for obj in (trainer.G, trainer.D, trainer.data):
             parts.append(getattr(obj, "graph_key", None))
+        parts.append(_hooks(trainer))  # a hook added later makes the steps eager (see _refuse)
+        for model in (trainer.G, trainer.D):
+            parts.append(tuple((t.data_ptr(), t.requires_grad) for t in model.parameters()))
+            parts.append(tuple(t.data_ptr() for t in model.buffers()))
         for opt in (trainer.opt_d, trainer.opt_g):
             for group in opt.param_groups:
                 parts.append(tuple((k, v) for k, v in group.items() if k not in ("params", "lr")))
@@ -227,16 +272,20 @@ class FastPath:
             self._drop()
             self._held = self._held + 1 if key == self._seen else 1
             self._seen = key
+            if self._refuse(trainer):  # hooks (or an optimiser) added since the trainer was built
+                return self._eager(trainer)
             if self._held <= self.warmup:  # warm up: eager steps until the key has held `warmup` steps
-                return self._eager(trainer, side_stream=self.mode == "cuda")
+                if self.mode != "cuda":
+                    return self._eager(trainer)
+                if self._held < self.warmup:
+                    return self._eager(trainer, side_stream=True)
+                return self._last_warmup(trainer)
             try:
                 ran = self._capture(trainer)
             except GraphUnsafe:
                 raise
             except Exception as err:  # noqa: BLE001 — any failure to capture: say why, go on eagerly
-                self._drop()
-                self.mode, self.reason = "eager", f"capture failed: {type(err).__name__}: {err}"
-                warnings.warn(f"gl.fast: the steps run eagerly ({self.reason})", stacklevel=3)
+                self._failed(trainer, err)
                 return self._eager(trainer)
             self._key = key
             if ran is not None:  # check mode: capturing ran one whole update already
@@ -249,13 +298,46 @@ class FastPath:
             logs["g_loss"] = trainer._g_step()
             return logs
         # PyTorch's capture recipe: warm-up iterations on a side stream before the capture
-        stream = torch.cuda.Stream(device=trainer.device)
-        stream.wait_stream(torch.cuda.current_stream(trainer.device))
-        with torch.cuda.stream(stream):
+        current = torch.cuda.current_stream(trainer.device)
+        self._stream.wait_stream(current)
+        with torch.cuda.stream(self._stream):
             logs = trainer._d_steps()
             logs["g_loss"] = trainer._g_step()
-        torch.cuda.current_stream(trainer.device).wait_stream(stream)
+        current.wait_stream(self._stream)
         return logs
+
+    def _last_warmup(self, trainer) -> dict[str, torch.Tensor]:
+        """The last warm-up step, watched for host synchronisations (a capture would fail on them)."""
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                logs = self._eager(trainer, side_stream=True)
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        syncs = [w for w in seen if "synchroniz" in str(w.message)]
+        for w in seen:  # hand the other warnings on
+            if w not in syncs:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if syncs:
+            self._drop()
+            self.mode, self.reason = "eager", f"the step synchronises with the host ({syncs[0].message}; " \
+                                              f"{os.path.basename(syncs[0].filename)}:{syncs[0].lineno})"
+            for opt in (trainer.opt_d, trainer.opt_g):
+                capturable_optimizer(opt, capturable=False)
+        return logs
+
+    def _failed(self, trainer, err: Exception) -> None:
+        """After a failed capture: back on the trainer's stream, no graph memory in use, eager from now on."""
+        if self.mode == "cuda":
+            torch.cuda.synchronize(trainer.device)
+            for opt in (trainer.opt_d, trainer.opt_g):
+                opt.zero_grad(set_to_none=True)
+                capturable_optimizer(opt, capturable=False)
+        self._drop()
+        cause = err.__context__ or err  # capture_end's error hides the one that invalidated the capture
+        self.mode, self.reason = "eager", f"capture failed: {type(cause).__name__}: {cause}"
+        warnings.warn(f"gl.fast: the steps run eagerly ({self.reason})", stacklevel=4)
 
     def _drop(self) -> None:
         self._d = self._g = None
@@ -268,16 +350,18 @@ class FastPath:
         self._alive = [opt.state.get(g["params"][0]) for opt in (trainer.opt_d, trainer.opt_g)
                        for g in opt.param_groups if g["params"]]
         check = self.mode == "check"
-        capture = _CheckCapture if check else _CudaCapture
         with self._tensor_lr(trainer):
             for opt in (trainer.opt_d, trainer.opt_g):
                 opt.zero_grad(set_to_none=True)  # grads are then made in the graph's own memory
-            self._d = capture(trainer._d_step, trainer)
             if check:  # checking runs the step it captures: the update's other critic steps come before G's
+                self._d = _CheckCapture(trainer._d_step, trainer)
                 d_logs = self._d.out
                 for _ in range(trainer.n_critic - 1):
                     d_logs = self._d.replay()
-            self._g = capture(trainer._g_step, trainer)
+                self._g = _CheckCapture(trainer._g_step, trainer)
+            else:  # G's graph shares D's memory pool: they replay in a fixed order, one at a time
+                self._d = _CudaCapture(trainer._d_step, trainer, self._stream)
+                self._g = _CudaCapture(trainer._g_step, trainer, self._stream, pool=self._d.graph.pool())
         self.captures += 1
         if check:
             return {**d_logs, "g_loss": self._g.out}
@@ -285,14 +369,17 @@ class FastPath:
 
     def _replay(self, trainer) -> dict[str, torch.Tensor]:
         self._copy_lr(trainer)
+        if self.mode == "check":
+            with self._tensor_lr(trainer):
+                for _ in range(trainer.n_critic):
+                    d_logs = self._d.replay()
+                g_loss = self._g.replay()
+            self.replays += 1
+            return {**d_logs, "g_loss": g_loss}
         for _ in range(trainer.n_critic):
             d_logs = self._d.replay()
         g_loss = self._g.replay()
         self.replays += 1
-        if self.mode == "check":
-            logs = dict(d_logs)
-            logs["g_loss"] = g_loss
-            return logs
         # a graph writes its outputs to the same memory at every replay: keep this update's copy
         names = list(d_logs)
         row = torch.stack([d_logs[n].float() for n in names] + [g_loss.float()])
@@ -341,10 +428,14 @@ class FastPath:
 class _CudaCapture:
     """One step captured as a ``torch.cuda.CUDAGraph``; ``replay()`` returns its outputs (the same tensors each time)."""
 
-    def __init__(self, step: Callable[[], Any], trainer):
+    def __init__(self, step: Callable[[], Any], trainer, stream, pool=None):
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.out = step()
+        current = torch.cuda.current_stream(trainer.device)
+        try:
+            with torch.cuda.device(trainer.device), torch.cuda.graph(self.graph, pool=pool, stream=stream):
+                self.out = step()
+        finally:  # a failed capture_end skips the stream's exit: come back to the trainer's stream
+            torch.cuda.set_stream(current)
 
     def replay(self):
         self.graph.replay()
@@ -356,23 +447,38 @@ class _CudaCapture:
 _HOST_SYNC = {"_local_scalar_dense", "item", "nonzero", "masked_select", "unique", "_unique", "_unique2",
               "unique_consecutive", "unique_dim", "equal", "is_nonzero", "repeat_interleave", "argwhere",
               "lift_fresh", "lift_fresh_copy"}
+# Tensor methods that copy to the host without an ATen operation on a CPU (on a GPU they wait for it)
+_HOST_READS = ("cpu", "tolist", "numpy", "__array__")
+
+
+def _caller() -> str:
+    """Where in the course's (or the learner's) code the current operation comes from: file:line in function."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if f"{os.sep}torch{os.sep}" not in name and not name.endswith(f"ganlessons{os.sep}fast.py"):
+            return f"{os.path.basename(name)}:{frame.f_lineno} in {frame.f_code.co_name}"
+        frame = frame.f_back
+    return "?"
 
 
 class _Recorder(TorchDispatchMode):
-    """Records each ATen operation of a step: its name, the Python numbers it was given, the shapes and
-    dtypes of its tensors and, for tensors made before the step (weights, buffers, data), where they live."""
+    """Records each ATen operation of a step: its name, the Python numbers it was given, the shapes,
+    strides and dtypes of its tensors and, for tensors made before the step (weights, buffers, data),
+    exactly where they live (storage and offset)."""
 
     def __init__(self):
         super().__init__()
         self.ops: list[tuple] = []
+        self.sites: list[str] = []    # where each operation was issued (for the message)
         self.paused = 0
         self._made: set[int] = set()  # storages allocated during this step
 
     def _describe(self, x):
         if isinstance(x, torch.Tensor):
-            ptr = x.untyped_storage().data_ptr() if x.device.type != "meta" else 0
-            where = "step" if ptr in self._made else ptr
-            return ("T", tuple(x.shape), str(x.dtype), str(x.device), where)
+            storage = x.untyped_storage().data_ptr() if x.device.type != "meta" else 0
+            where = "step" if storage in self._made else (storage, x.data_ptr())
+            return ("T", tuple(x.shape), tuple(x.stride()), str(x.dtype), str(x.device), where)
         if isinstance(x, (list, tuple)):
             return tuple(self._describe(v) for v in x)
         if isinstance(x, (bool, int, float, complex, str)) or x is None:
@@ -386,18 +492,19 @@ class _Recorder(TorchDispatchMode):
         if not self.paused:
             name = func.overloadpacket.__name__
             if name in _HOST_SYNC:
-                raise GraphUnsafe(f"{func} reads a value back to the host or makes a tensor from Python data "
-                                  "inside the step (.item(), bool(tensor), nonzero, torch.tensor(...)): a CUDA "
-                                  "graph cannot replay it; draw and decide on the device (torch.where) instead")
+                raise GraphUnsafe(f"{func} at {_caller()} reads a value back to the host or makes a tensor from "
+                                  "Python data inside the step (.item(), bool(tensor), nonzero, torch.tensor(...)): "
+                                  "a CUDA graph cannot replay it; draw and decide on the device (torch.where) instead")
             entry = (str(func), self._describe(args), self._describe(sorted(kwargs.items())))
         out = func(*args, **kwargs)
         if not self.paused:
-            before = {d[-1] for d in _tensors_in(entry[1]) if isinstance(d[-1], int)}
+            before = {d[-1][0] for d in _tensors_in(entry[1]) if isinstance(d[-1], tuple)}
             for t in _flat_tensors(out):
-                ptr = t.untyped_storage().data_ptr()
-                if ptr not in before:
-                    self._made.add(ptr)
+                storage = t.untyped_storage().data_ptr()
+                if storage not in before:
+                    self._made.add(storage)
             self.ops.append(entry)
+            self.sites.append(_caller())
         return out
 
 
@@ -417,6 +524,27 @@ def _tensors_in(desc):
             yield from _tensors_in(d)
 
 
+@contextlib.contextmanager
+def _no_host_reads():
+    """While a step is checked, ``.cpu()``, ``.tolist()``, ``.numpy()`` raise :class:`GraphUnsafe` (on a GPU
+    each would wait for the device; on a CPU they issue no operation the recorder could see)."""
+    saved = {name: getattr(torch.Tensor, name) for name in _HOST_READS}
+
+    def refuse(name):
+        def method(self, *args, **kwargs):
+            raise GraphUnsafe(f"Tensor.{name}() at {_caller()} copies to the host inside the step: a CUDA graph "
+                              "cannot wait for it; keep the value on the device (or read it after the step)")
+        return method
+
+    try:
+        for name in _HOST_READS:
+            setattr(torch.Tensor, name, refuse(name))
+        yield
+    finally:
+        for name, method in saved.items():
+            setattr(torch.Tensor, name, method)
+
+
 class _CheckCapture:
     """The CPU's stand-in for a graph: runs the step eagerly, recording its operations, and checks that
     every later run issues the same ones with the same numbers on the same tensors."""
@@ -424,7 +552,7 @@ class _CheckCapture:
     def __init__(self, step: Callable[[], Any], trainer):
         self.step, self.trainer = step, trainer
         self.name = getattr(step, "__name__", "step")
-        self.ops, self.out = self._run()
+        self.ops, self.sites, self.out = self._run()
 
     def _run(self):
         rec = _Recorder()
@@ -433,28 +561,29 @@ class _CheckCapture:
             hooks.append(opt.register_step_pre_hook(lambda *_: setattr(rec, "paused", rec.paused + 1)))
             hooks.append(opt.register_step_post_hook(lambda *_: setattr(rec, "paused", rec.paused - 1)))
         try:
-            with rec:
+            with rec, _no_host_reads():
                 out = self.step()
         finally:
             for h in hooks:
                 h.remove()
-        return rec.ops, out
+        return rec.ops, rec.sites, out
 
     def replay(self):
-        ops, out = self._run()
+        ops, sites, out = self._run()
         if ops != self.ops:
-            raise GraphUnsafe(_first_difference(self.name, self.ops, ops, self.trainer.step))
+            raise GraphUnsafe(_first_difference(self.name, self.ops, ops, sites, self.trainer.step))
         return out
 
 
-def _first_difference(name: str, captured: list, now: list, step: int) -> str:
+def _first_difference(name: str, captured: list, now: list, sites: list, step: int) -> str:
     for i, (a, b) in enumerate(zip(captured, now)):
         if a != b:
             what = "a Python number or a shape" if a[0] == b[0] else "another operation"
             if a[0] == b[0] and _where(a) != _where(b):
-                what = "a tensor that is no longer the one captured (re-created instead of updated in place)"
-            return (f"{name} at step {step}: operation {i} differs from the captured one ({what}); a CUDA graph "
-                    f"would replay the captured {a[0]} with {a[1:]!r:.300} instead of {b[1:]!r:.300}")
+                what = ("a tensor that is no longer the one captured (re-created, or another part of it, instead "
+                        "of updated in place)")
+            return (f"{name} at step {step}: operation {i} ({sites[i]}) differs from the captured one ({what}); a "
+                    f"CUDA graph would replay the captured {a[0]} with {a[1:]!r:.300} instead of {b[1:]!r:.300}")
     return (f"{name} at step {step}: {len(now)} operations, the captured step had {len(captured)}; a CUDA graph "
             "would replay the captured ones")
 

@@ -75,8 +75,13 @@ def run(args) -> int:
             return 2
         return _launch(args)
     folder = Path(args.out).resolve() if args.out else None
-    if under_torchrun:
-        dist.init()
+    if under_torchrun:  # NCCL when the processes train on GPUs, gloo on CPUs (--device cpu on a GPU machine too)
+        try:
+            dist.init(device=args.device)
+            dist.local_device(args.device)  # one GPU a process: a clear error where there are too few
+        except ValueError as err:
+            print(f"ganlessons pretrain: error: {err}", file=sys.stderr)
+            return 2
     try:
         for name in args.names:
             if args.measure_only:
@@ -90,6 +95,7 @@ def run(args) -> int:
                       flush=True)
             info = P.pretrain(name, device=args.device, n_steps=args.steps, folder=folder,
                               progress=not args.quiet, eval_every=args.eval_every)
+            dist.barrier()  # the others wait while process 0 measures, before the next name's DDP starts
             if not info:  # not process 0
                 continue
             f, t = info["figures"], info["training"]

@@ -168,7 +168,7 @@ class Trainer:
                 p.dim() == 4 for m in (G, D) for p in m.parameters())
         self.channels_last = bool(channels_last)
         if precision is None:
-            precision = self.fast.precision if self.fast is not None else "fp32"
+            precision = self.fast.default_precision(self.device) if self.fast is not None else "fp32"
         check_in("precision", precision, {"fp32", "bf16"})
         self.precision = precision
         if self.channels_last:
@@ -290,7 +290,7 @@ class Trainer:
         self.D.train()
         try:
             while self.step < target:
-                if seconds is not None and time.perf_counter() - start >= seconds:
+                if seconds is not None and self._time_is_up(time.perf_counter() - start >= seconds):
                     break
                 for cb in before:
                     cb.before_step(self)
@@ -315,7 +315,6 @@ class Trainer:
                   "(call fit() again to go on).", file=sys.stderr)
         finally:
             self.seconds += time.perf_counter() - start
-            self.D.requires_grad_(True)
             self.opt_d.zero_grad(set_to_none=True)
             self.opt_g.zero_grad(set_to_none=True)
             if bar is not None:
@@ -344,6 +343,10 @@ class Trainer:
     def _seed_streams(self) -> None:
         """Seed the random streams of training (z, batches, noise); one per process when distributed."""
         seed_everything(self.seed)
+
+    def _time_is_up(self, up: bool) -> bool:
+        """Whether a ``seconds`` budget ends the run now (distributed: when it does for any process)."""
+        return up
 
     def _G(self, z, y, G=None):
         G = self.G if G is None else G
@@ -419,8 +422,10 @@ class Trainer:
         return lambda x: self.D_update(x, y_real)
 
     def _g_step(self) -> torch.Tensor:
-        self.D.requires_grad_(False)  # G's update needs ∂D/∂x, not ∂D/∂θ_D: skip that work
+        learning = [p for p in self.D.parameters() if p.requires_grad]
         try:
+            for p in learning:  # G's update needs ∂D/∂x, not ∂D/∂θ_D: skip that work
+                p.requires_grad_(False)
             with self._autocast():
                 y_fake = self._y_fake()
                 x_fake = self._G(self._z(), y_fake, self.G_update)
@@ -435,7 +440,8 @@ class Trainer:
             loss.backward()
             self.opt_g.step()
         finally:
-            self.D.requires_grad_(True)
+            for p in learning:  # (weights someone froze stay frozen)
+                p.requires_grad_(True)
         return loss.detach()
 
     # ------------------------------------------------------------------ bookkeeping

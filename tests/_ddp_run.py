@@ -57,6 +57,17 @@ def fixed_z(trainer, z: torch.Tensor, rank: int):
     trainer._z = draw
 
 
+def spread(model) -> float:
+    """The largest difference between the processes' copies of ``model``'s weights (0: all the same)."""
+    if not dist.is_distributed():
+        return 0.0
+    mine = torch.cat([p.detach().flatten() for p in model.parameters()])
+    most, least = mine.clone(), mine.clone()
+    torch.distributed.all_reduce(most, op=torch.distributed.ReduceOp.MAX)
+    torch.distributed.all_reduce(least, op=torch.distributed.ReduceOp.MIN)
+    return float((most - least).abs().max())
+
+
 def exact_run(trainer_cls, rank, world, **kw):
     gen = torch.Generator().manual_seed(123)
     x = torch.rand(64, 16, 1, 28, 28, generator=gen) * 2 - 1
@@ -70,7 +81,8 @@ def exact_run(trainer_cls, rank, world, **kw):
     fixed_z(tr, z, rank)
     tr.fit(n_steps=STEPS_EXACT)
     return {"history": tr.history, "G": [p.detach().flatten().tolist() for p in G.parameters()],
-            "D": [p.detach().flatten().tolist() for p in D.parameters()], "images_seen": tr.images_seen}
+            "D": [p.detach().flatten().tolist() for p in D.parameters()], "images_seen": tr.images_seen,
+            "copies_differ_by": max(spread(G), spread(D))}
 
 
 def dcgan_run(trainer_cls, **kw):
@@ -81,7 +93,9 @@ def dcgan_run(trainer_cls, **kw):
     tr = trainer_cls(G, D, data, batch_size=32, progress=False, device="cpu", seed=0, **kw)
     tr.fit(n_steps=STEPS_DCGAN)
     out = {"history": tr.history, "seconds": time.perf_counter() - t0, "images_seen": tr.images_seen,
-           "share": tr.batch_size}
+           "share": tr.batch_size, "copies_differ_by": max(spread(G), spread(D))}
+    tr.fit(seconds=1.0)                    # a time budget: every process must stop at the same step
+    out["steps_after_budget"] = tr.step
     tr._seed_streams()                     # the first z each process draws in a run of this seed
     out["first_z"] = tr._z()[0, :4].tolist()
     return out
@@ -98,26 +112,33 @@ def pggan_run(trainer_cls, **kw):
                      opt_g=adam, d_regularizers=[gl.losses.GradientPenalty(), gl.losses.DriftPenalty()],
                      callbacks=[schedule])
     tr.fit(n_steps=STEPS_PGGAN)
-    return {"history": tr.history, "lod": G.lod, "resets": len(schedule.resets), "images_seen": tr.images_seen}
+    return {"history": tr.history, "lod": G.lod, "resets": len(schedule.resets), "images_seen": tr.images_seen,
+            "copies_differ_by": max(spread(G), spread(D))}
+
+
+def refused_graphs() -> str:
+    """DistributedTrainer with CUDA graphs asked for: the message."""
+    try:
+        dist.DistributedTrainer(gl.models.MLPGenerator(8), gl.models.MLPDiscriminator(),
+                                gl.data.load("mnist-5k", n=64, device="cpu"), batch_size=8, device="cpu",
+                                fast=gl.fast.FastPath())
+    except ValueError as err:
+        return str(err)
+    return ""
 
 
 def main():
     out = sys.argv[1]
     torch.set_num_threads(1)
-    rank, world = dist.init()
-    result = {"world": world, "backend": torch.distributed.get_backend()}
+    rank, world = dist.init(device="cpu")
+    result = {"world": world, "backend": torch.distributed.get_backend(), "refused_graphs": refused_graphs()}
     result["exact"] = exact_run(dist.DistributedTrainer, rank, world)
     result["dcgan"] = dcgan_run(dist.DistributedTrainer)
     result["pggan"] = pggan_run(dist.DistributedTrainer)
-    # every process's copy of G holds the same weights: the largest difference between any two
-    mine = torch.tensor(sum(result["exact"]["G"], []))
-    most, least = mine.clone(), mine.clone()
-    torch.distributed.all_reduce(most, op=torch.distributed.ReduceOp.MAX)
-    torch.distributed.all_reduce(least, op=torch.distributed.ReduceOp.MIN)
-    result["exact"]["copies_differ_by"] = float((most - least).abs().max())
-    firsts = [None] * world
-    torch.distributed.all_gather_object(firsts, result["dcgan"]["first_z"])
-    result["dcgan"]["first_z_per_process"] = firsts
+    for name, key in (("first_z", "first_z_per_process"), ("steps_after_budget", "steps_per_process")):
+        gathered = [None] * world
+        torch.distributed.all_gather_object(gathered, result["dcgan"][name])
+        result["dcgan"][key] = gathered
     dist.shutdown()
     if rank == 0:  # references: one process, the whole batch (the plain trainer)
         result["exact_reference"] = exact_run(gl.train.Trainer, 0, 1)

@@ -155,8 +155,65 @@ def test_a_tensor_made_anew_instead_of_filled_in_place_is_caught(d32):
     tr = gl.train.Trainer(G, D, Recreated(d32), loss="wgan", batch_size=8, progress=False,
                           fast=FastPath(graphs="check", warmup=1),
                           callbacks=[gl.progressive.ProgressiveSchedule(48, max_resolution=32)])
-    with pytest.raises(GraphUnsafe, match="re-created instead of updated in place"):
+    with pytest.raises(GraphUnsafe, match="no longer the one captured"):
         tr.fit(n_steps=40)
+
+
+def test_another_part_of_a_tensor_each_step_is_caught(d28):
+    """A batch sliced at a moving offset of one tensor: a graph would read the slice it was captured with."""
+    class Sliding:  # the next batch is a view made between steps, each at another offset of the same images
+        device = torch.device("cpu")
+
+        def __init__(self, data):
+            self.x = data.images()
+            self.batch = self.x[:8]
+
+        def before_step(self, trainer):
+            start = trainer.step * 8 % (len(self.x) - 8)
+            self.batch = self.x[start:start + 8]
+
+        def sample(self, batch_size, generator=None):
+            return self.batch, torch.zeros(batch_size, dtype=torch.long)
+
+    gl.seed_everything(0)
+    G, D = dcgan()
+    data = Sliding(d28)
+    tr = gl.train.Trainer(G, D, data, batch_size=8, progress=False, fast=FastPath(graphs="check", warmup=1),
+                          callbacks=[data])
+    with pytest.raises(GraphUnsafe, match="no longer the one captured"):
+        tr.fit(n_steps=6)
+
+
+def test_a_copy_to_the_host_in_a_step_is_caught(d28):
+    """``.tolist()`` (or ``.cpu()``, ``.numpy()``) inside a step: a no-op on a CPU, a wait for the GPU in a graph."""
+    def d_loss(d_real, d_fake):
+        d_real.tolist()  # e.g. logging every value
+        return gl.losses.d_loss_bce(d_real, d_fake)
+
+    with pytest.raises(GraphUnsafe, match=r"Tensor.tolist\(\) at test_fast.py:\d+ in d_loss copies to the host"):
+        fit(dcgan, d28, fast=FastPath(graphs="check", warmup=1), d_loss=d_loss, g_loss=gl.losses.g_loss_nonsaturating)
+
+
+def test_an_optimizer_without_a_capturable_form_stays_eager(d28):
+    """SGD has no ``capturable``: captured, it would keep its first learning rate whatever LinearDecay sets."""
+    fp = FastPath(graphs="check", warmup=1)
+    tr = fit(dcgan, d28, steps=6, fast=fp, opt_d=lambda p: torch.optim.SGD(p, 0.01), callbacks=[LinearDecay(6, 0.0)])
+    assert fp.mode == "eager" and "opt_d (SGD) has no capturable form" in fp.reason and fp.captures == 0
+    assert tr.opt_d.param_groups[0]["lr"] == pytest.approx(0.01 / 6)  # the decay reached the eager steps
+
+
+def test_hooks_added_after_the_trainer_was_built_make_it_eager(d32):
+    gl.seed_everything(0)
+    G, D = pggan()
+    fp = FastPath(graphs="check", warmup=1)
+    tr = gl.train.Trainer(G, D, gl.progressive.FadedReals(d32), loss="wgan", batch_size=8, progress=False, fast=fp)
+    tr.fit(n_steps=4)
+    assert fp.mode == "check" and fp.captures == 1
+    rms = gl.progressive.ActivationRMS(G, every=1)  # after the capture: the next key sees it
+    tr.callbacks.append(rms)
+    tr.fit(n_steps=7)
+    assert fp.mode == "eager" and "G carries forward/backward hooks" in fp.reason
+    assert len(next(iter(rms.history.values()))) == 3  # its hook ran at every step
 
 
 def test_new_key_after_load_and_after_an_optimizer_reset(d28, tmp_path):
@@ -312,3 +369,42 @@ def test_cuda_graphs_for_wgan_gp_and_pggan_phases():
     tr, _ = progressive_trainer(d32, fp)
     tr.fit(n_steps=80)
     assert fp.mode == "cuda" and fp.captures == 7, fp
+
+
+@cuda
+def test_cuda_graph_replays_compute_what_the_eager_steps_compute():
+    """fp32, deterministic cuDNN: 12 updates from graphs and 12 eager ones give the same weights (the same
+    random numbers too: graph-safe RNG advances as eager draws do), and each replay draws a new batch."""
+    torch.backends.cudnn.deterministic = True
+    try:
+        data = gl.data.load("mnist-5k", device="cuda")
+        runs = {}
+        for graphs in (True, False):
+            fp = FastPath(graphs=graphs, precision="fp32")
+            runs[graphs] = (fit(lambda: dcgan(batchnorm=False), data, steps=12, fast=fp, loss="wgan", n_critic=2,
+                                d_regularizers=[gl.losses.GradientPenalty(10.0)]), fp)
+        (graphed, fp), (eager, _) = runs[True], runs[False]
+        assert fp.mode == "cuda" and fp.replays > 5, fp
+        torch.testing.assert_close(graphed.history["d_loss"], eager.history["d_loss"], rtol=1e-4, atol=1e-5)
+        for a, b in zip(graphed.G.parameters(), eager.G.parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        d_real = graphed.history["d_real"][-fp.replays:]
+        assert len(set(d_real)) == len(d_real)  # a new batch at every replay, not the captured one
+    finally:
+        torch.backends.cudnn.deterministic = False
+
+
+@cuda
+def test_a_learning_rate_set_after_capture_reaches_the_graph():
+    data = gl.data.load("mnist-5k", device="cuda")
+    fp = FastPath()
+    tr = fit(dcgan, data, steps=10, fast=fp)
+    assert fp.mode == "cuda" and fp.replays > 0
+    for opt in (tr.opt_d, tr.opt_g):
+        for group in opt.param_groups:
+            group["lr"] = 0.0  # as LinearDecay at its end
+    before = [p.detach().clone() for p in list(tr.G.parameters()) + list(tr.D.parameters())]
+    tr.fit(n_steps=15)
+    assert fp.captures == 1  # no new capture: the replays read the rate from its tensor
+    for a, b in zip(before, list(tr.G.parameters()) + list(tr.D.parameters())):
+        assert torch.equal(a, b)

@@ -182,6 +182,11 @@ class StyleGenerator(nn.Module):
         self.style_mixing_prob, self.w_avg_beta = float(style_mixing_prob), float(w_avg_beta)
         self.register_buffer("w_avg", torch.zeros(self.w_dim))          # ``dlatent_avg``, zeros at start
 
+    @property
+    def graph_key(self) -> tuple:
+        """The number a training step compares its draw with (``ganlessons.fast``: part of a graph)."""
+        return (self.style_mixing_prob,)
+
     def broadcast(self, w: torch.Tensor) -> torch.Tensor:
         """w (N × w_dim) → one copy per style layer (N × L × w_dim)."""
         return w[:, None, :].expand(-1, self.num_layers, -1)
