@@ -246,7 +246,7 @@ def main():
     peaks = {"bf16": matmul_peak(device, torch.bfloat16), "fp32": matmul_peak(device, torch.float32)}
     name = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
     print(f"device {device} ({name}), torch {torch.__version__}; measured matmul peak: "
-          + ", ".join(f"{k} {v / 1e12:.2f} TFLOP/s" for k, v in peaks.items()))
+          + ", ".join(f"{k} {v / 1e12:.3g} TFLOP/s" for k, v in peaks.items()))
     print(f"{'config':<13} {'side':<40} {'img/s':>9} {'× seeds':>8} {'TFLOP/s':>8} {'% peak':>7} {'60k epoch':>10}")
     results = []
     for cfg_name, batch in configs:
