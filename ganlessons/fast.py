@@ -33,9 +33,10 @@ step that synchronises with the host, or a capture that fails — the steps run 
 other settings and ``trainer.fast.reason`` says why (a failed capture also warns once). ``FastPath(graphs="check")`` runs on any device, the CPU included: every
 step runs eagerly while a ``TorchDispatchMode`` records the operations it issues, and each step is
 compared with the first one of its key — a Python number that changed between steps, a tensor read
-from a new place, or a host synchronisation (``.item()``, ``nonzero``) is reported as
-:class:`GraphUnsafe`. That is how the course's tests check, without a GPU, that each lesson's
-configuration may be captured.
+from a new place, or a host synchronisation (``.item()``, ``nonzero``, ``.cpu()``) is reported as
+:class:`GraphUnsafe`, with the line that issued it. That is how the course's tests check, without a
+GPU, that each lesson's configuration may be captured. (The optimiser's own step is not recorded:
+its capturable form is PyTorch's, and the learning rate reaches it through a tensor.)
 """
 
 from __future__ import annotations

@@ -280,8 +280,11 @@ class Trainer:
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
+            # redrawn at most once a second: in a notebook each redraw is a few widget messages, and
+            # a client that reads them only after the cell (nbval) loses the newest past ~2,000 —
+            # the kernel's "idle" among them, which then looks like a hung cell
             bar = tqdm(total=None if n_steps is None else target, initial=self.step, unit="step",
-                       desc=f"{type(self.G).__name__} vs {type(self.D).__name__}", leave=True)
+                       desc=f"{type(self.G).__name__} vs {type(self.D).__name__}", leave=True, mininterval=1.0)
         watch = None
         if self.live or (self.live is None and self.progress and _live.available()):
             watch = self.live_view = _live.LiveView(self, self.live_every, None if n_steps is None else target)

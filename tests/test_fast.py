@@ -243,6 +243,16 @@ def test_fast_is_off_on_the_cpu_and_true_falls_back_to_the_plain_steps(d28):
     assert c.history["d_loss"] == a.history["d_loss"]
 
 
+def test_bf16_is_the_default_precision_on_a_gpu_and_fp32_elsewhere(d28):
+    assert FastPath().default_precision(torch.device("cuda")) == "bf16"
+    assert FastPath().default_precision(torch.device("cpu")) == "fp32"
+    assert FastPath(precision="fp32").default_precision(torch.device("cuda")) == "fp32"
+    tr = gl.train.Trainer(*dcgan(), d28, progress=False, fast=FastPath(graphs="check"))
+    assert tr.precision == "fp32"
+    tr = gl.train.Trainer(*dcgan(), d28, progress=False, fast=FastPath(graphs="check", precision="bf16"))
+    assert tr.precision == "bf16"
+
+
 def test_bad_fast_arguments_name_the_argument(d28):
     G, D = dcgan()
     with pytest.raises(TypeError, match="fast must be None"):

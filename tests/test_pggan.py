@@ -306,3 +306,23 @@ def test_minibatch_stddev_checker_other_mistakes():
     gl.checks.minibatch_stddev(lambda x, g=4: _mbstd(x, g) + 0 * torch.rand(1))
     gl.checks.fade_in(lambda o, n, al: (1 - al) * o + al * n)
     assert torch.equal(torch.rand(1), a)
+
+
+def test_fade_in_alpha_lives_in_a_buffer_filled_in_place():
+    """α is read from a buffer (a CUDA graph of the step replays its later values); not in the state dict."""
+    G = gl.models.ProgressiveGenerator(max_resolution=32, fmap_base=64, fmap_max=16)
+    reals = gl.progressive.FadedReals(gl.data.load("mnist-5k", n=16, size=32, device="cpu"))
+    buffers = {m: (m.fade_alpha if hasattr(m, "fade_alpha") else m._alpha) for m in (G, reals)}
+    ptrs = {m: b.data_ptr() for m, b in buffers.items()}
+    for lod, alpha in ((2.75, 0.25), (1.5, 0.5), (1.0, 1.0), (0.0, 1.0)):
+        for m in (G, reals):
+            m.set_lod(lod)
+        for m, b in buffers.items():
+            assert b.item() == pytest.approx(alpha) and b.data_ptr() == ptrs[m]
+    assert "fade_alpha" not in G.state_dict()
+    assert G.set_level(16, 0.5).graph_key == (2, True) and G.set_level(16, 1.0).graph_key == (2, False)
+    assert reals.set_level(8, 0.3).graph_key == (8, True)
+    z = torch.randn(4, G.latent_dim)
+    G.set_level(16, 0.3)
+    old, new = G.fade_paths(z)
+    torch.testing.assert_close(G(z), old + (new - old) * 0.3)  # the blend reads the buffer's α

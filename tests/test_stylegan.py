@@ -306,3 +306,49 @@ def test_sampling_a_noisy_generator_is_repeatable_and_leaves_the_global_rng_alon
     state = torch.random.get_rng_state()
     assert torch.equal(trainer.sample(z), trainer.sample(z))
     assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_mixing_crossover_is_drawn_on_the_device_as_g_style():
+    """As ``G_style``: with probability 0.9 a crossover uniform in [1, layers), else ``layers`` (w₁ everywhere)."""
+    G = _small(style_mixing_prob=0.9)
+    gl.seed_everything(3)
+    draws = torch.stack([G.mixing_crossover(torch.device("cpu")) for _ in range(4000)])
+    assert draws.dtype == torch.int64 and draws.dim() == 1
+    none = (draws == G.num_layers).float().mean().item()
+    assert abs(none - 0.1) < 0.02                                           # no mixing in about 10 %
+    mixed = draws[draws < G.num_layers]
+    assert mixed.min() == 1 and mixed.max() == G.num_layers - 1             # never 0: layer 0 always from w₁
+    counts = torch.bincount(mixed, minlength=G.num_layers)[1:].float()
+    assert (counts / counts.sum() - 1 / (G.num_layers - 1)).abs().max() < 0.03  # uniform
+    always = _small(style_mixing_prob=1.0)
+    assert all(int(always.mixing_crossover(torch.device("cpu"))) < always.num_layers for _ in range(200))
+
+
+def test_mix_takes_a_tensor_crossover_like_an_int():
+    G = _small().eval()
+    ws, ws2 = G.broadcast(G.mapping(torch.randn(4, 16))), G.broadcast(G.mapping(torch.randn(4, 16)))
+    for c in (0, 1, 3, G.num_layers):
+        assert torch.equal(G.mix(ws, ws2, torch.tensor(c)), G.mix(ws, ws2, c))
+    import numpy as np
+    assert torch.equal(G.mix(ws, ws2, np.int64(2)), G.mix(ws, ws2, 2))     # a NumPy integer (a widget's value)
+    with pytest.raises(ValueError, match="0-d integer tensor"):
+        G.mix(ws, ws2, torch.tensor(2.5))
+    with pytest.raises(ValueError, match="crossover must be a layer index"):
+        G.mix(ws, ws2, 2.0)
+
+
+def test_training_mixes_below_the_drawn_crossover(monkeypatch):
+    """With the crossover fixed at 2, the synthesis gets w₁ for layers 0, 1 and w₂ from layer 2 on."""
+    G = _small(style_mixing_prob=0.9).train()
+    monkeypatch.setattr(G, "mixing_crossover", lambda device: torch.tensor(2))
+    seen = {}
+    monkeypatch.setattr(G.synthesis, "forward", lambda ws, noise="random": seen.setdefault("ws", ws))
+    z = torch.randn(3, 16)
+    gl.seed_everything(0)
+    G(z)
+    gl.seed_everything(0)
+    w1 = G.mapping(z)
+    w2 = G.mapping(torch.randn_like(z))
+    ws = seen["ws"]
+    torch.testing.assert_close(ws[:, :2], w1[:, None].expand(-1, 2, -1))
+    torch.testing.assert_close(ws[:, 2:], w2[:, None].expand(-1, G.num_layers - 2, -1))
