@@ -21,8 +21,9 @@ SCRIPT = Path(__file__).with_name("_ddp_run.py")
 
 
 def _run(tmp_path_factory, nproc: int | None) -> dict:
-    out = tmp_path_factory.mktemp(f"ddp{nproc}") / "result.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    folder = tmp_path_factory.mktemp(f"ddp{nproc}")
+    out = folder / "result.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(folder)}  # torchrun's log folders go there
     for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID"):
         env.pop(var, None)
     launcher = [] if nproc is None else ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
@@ -149,7 +150,7 @@ def test_pretrain_refuses_bad_process_counts(capsys):
 
 def test_pretrain_on_two_processes_writes_a_loadable_generator(tmp_path):
     """``ganlessons pretrain gan --nproc 2``: torchrun, two gloo processes, process 0 measures and writes."""
-    env = {**os.environ}
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # torchrun's log folders go there, not into /tmp
     for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID"):
         env.pop(var, None)
     done = subprocess.run([sys.executable, "-m", "ganlessons.cli", "pretrain", "gan", "--nproc", "2", "--steps", "8",
