@@ -155,7 +155,8 @@ class FastPath:
 
     Args:
         graphs: ``True`` — capture the D and the G step as CUDA graphs where the device is a CUDA GPU
-            (elsewhere, or where a model has hooks, the steps run eagerly and a warning says so);
+            (elsewhere, or where a graph would not replay the step faithfully, the steps run eagerly
+            and ``reason`` says why);
             ``False`` — eager steps with the other settings; ``"check"`` — eager steps on any device,
             each checked against what a graph would replay (see the module doc).
         precision: the trainer's default precision on this path: ``"bf16"`` on a CUDA device and
