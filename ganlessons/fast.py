@@ -30,12 +30,14 @@ captures anew, so a progressive run holds one graph per phase.
 Where a graph cannot be made — not a CUDA device, forward hooks on a model (they would run only
 once, at capture), an optimiser without a capturable form (its learning rate would be baked in), a
 step that synchronises with the host, or a capture that fails — the steps run eagerly with the
-other settings and ``trainer.fast.reason`` says why (a failed capture also warns once). ``FastPath(graphs="check")`` runs on any device, the CPU included: every
-step runs eagerly while a ``TorchDispatchMode`` records the operations it issues, and each step is
-compared with the first one of its key — a Python number that changed between steps, a tensor read
-from a new place, or a host synchronisation (``.item()``, ``nonzero``, ``.cpu()``) is reported as
-:class:`GraphUnsafe`, with the line that issued it. That is how the course's tests check, without a
-GPU, that each lesson's configuration may be captured. (The optimiser's own step is not recorded:
+other settings and ``trainer.fast.reason`` says why (a failed capture also warns once).
+
+``FastPath(graphs="check")`` runs on any device, the CPU included: every step runs eagerly while a
+``TorchDispatchMode`` records the operations it issues, and each step is compared with the first one
+of its key (:mod:`ganlessons.graphcheck`) — a Python number that changed between steps, a tensor
+read from a new place, or a host synchronisation (``.item()``, ``nonzero``, ``.cpu()``) is reported
+as :class:`GraphUnsafe`, with the line that issued it. That is how the course's tests check, without
+a GPU, that each lesson's configuration may be captured. (The optimiser's own step is not recorded:
 its capturable form is PyTorch's, and the learning rate reaches it through a tensor.)
 """
 
@@ -43,21 +45,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import warnings
 from typing import Any, Callable
 
 import torch
-import torch.nn as nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
+from .graphcheck import CheckCapture, GraphUnsafe
 from .utils import check_in, check_positive
 
 __all__ = ["FastPath", "GraphUnsafe", "resolve", "capturable_optimizer"]
-
-
-class GraphUnsafe(RuntimeError):
-    """A training step does something a CUDA graph would not replay faithfully."""
 
 
 def resolve(fast, device: torch.device) -> "FastPath | None":
@@ -356,11 +352,11 @@ class FastPath:
             for opt in (trainer.opt_d, trainer.opt_g):
                 opt.zero_grad(set_to_none=True)  # grads are then made in the graph's own memory
             if check:  # checking runs the step it captures: the update's other critic steps come before G's
-                self._d = _CheckCapture(trainer._d_step, trainer)
+                self._d = CheckCapture(trainer._d_step, trainer)
                 d_logs = self._d.out
                 for _ in range(trainer.n_critic - 1):
                     d_logs = self._d.replay()
-                self._g = _CheckCapture(trainer._g_step, trainer)
+                self._g = CheckCapture(trainer._g_step, trainer)
             else:  # G's graph shares D's memory pool: they replay in a fixed order, one at a time
                 self._d = _CudaCapture(trainer._d_step, trainer, self._stream)
                 self._g = _CudaCapture(trainer._g_step, trainer, self._stream, pool=self._d.graph.pool())
@@ -442,153 +438,3 @@ class _CudaCapture:
     def replay(self):
         self.graph.replay()
         return self.out
-
-
-# Operations that read a device value back to the host (a graph cannot wait for one) or whose
-# output size depends on the data (a graph's memory is fixed).
-_HOST_SYNC = {"_local_scalar_dense", "item", "nonzero", "masked_select", "unique", "_unique", "_unique2",
-              "unique_consecutive", "unique_dim", "equal", "is_nonzero", "repeat_interleave", "argwhere",
-              "lift_fresh", "lift_fresh_copy"}
-# Tensor methods that copy to the host without an ATen operation on a CPU (on a GPU they wait for it)
-_HOST_READS = ("cpu", "tolist", "numpy", "__array__")
-
-
-def _caller() -> str:
-    """Where in the course's (or the learner's) code the current operation comes from: file:line in function."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        name = frame.f_code.co_filename
-        if f"{os.sep}torch{os.sep}" not in name and not name.endswith(f"ganlessons{os.sep}fast.py"):
-            return f"{os.path.basename(name)}:{frame.f_lineno} in {frame.f_code.co_name}"
-        frame = frame.f_back
-    return "?"
-
-
-class _Recorder(TorchDispatchMode):
-    """Records each ATen operation of a step: its name, the Python numbers it was given, the shapes,
-    strides and dtypes of its tensors and, for tensors made before the step (weights, buffers, data),
-    exactly where they live (storage and offset)."""
-
-    def __init__(self):
-        super().__init__()
-        self.ops: list[tuple] = []
-        self.sites: list[str] = []    # where each operation was issued (for the message)
-        self.paused = 0
-        self._made: set[int] = set()  # storages allocated during this step
-
-    def _describe(self, x):
-        if isinstance(x, torch.Tensor):
-            storage = x.untyped_storage().data_ptr() if x.device.type != "meta" else 0
-            where = "step" if storage in self._made else (storage, x.data_ptr())
-            return ("T", tuple(x.shape), tuple(x.stride()), str(x.dtype), str(x.device), where)
-        if isinstance(x, (list, tuple)):
-            return tuple(self._describe(v) for v in x)
-        if isinstance(x, (bool, int, float, complex, str)) or x is None:
-            return x
-        if isinstance(x, torch.Generator):
-            return "generator"
-        return str(x)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if not self.paused:
-            name = func.overloadpacket.__name__
-            if name in _HOST_SYNC:
-                raise GraphUnsafe(f"{func} at {_caller()} reads a value back to the host or makes a tensor from "
-                                  "Python data inside the step (.item(), bool(tensor), nonzero, torch.tensor(...)): "
-                                  "a CUDA graph cannot replay it; draw and decide on the device (torch.where) instead")
-            entry = (str(func), self._describe(args), self._describe(sorted(kwargs.items())))
-        out = func(*args, **kwargs)
-        if not self.paused:
-            before = {d[-1][0] for d in _tensors_in(entry[1]) if isinstance(d[-1], tuple)}
-            for t in _flat_tensors(out):
-                storage = t.untyped_storage().data_ptr()
-                if storage not in before:
-                    self._made.add(storage)
-            self.ops.append(entry)
-            self.sites.append(_caller())
-        return out
-
-
-def _flat_tensors(x):
-    if isinstance(x, torch.Tensor):
-        yield x
-    elif isinstance(x, (list, tuple)):
-        for v in x:
-            yield from _flat_tensors(v)
-
-
-def _tensors_in(desc):
-    if isinstance(desc, tuple) and desc and desc[0] == "T":
-        yield desc
-    elif isinstance(desc, tuple):
-        for d in desc:
-            yield from _tensors_in(d)
-
-
-@contextlib.contextmanager
-def _no_host_reads():
-    """While a step is checked, ``.cpu()``, ``.tolist()``, ``.numpy()`` raise :class:`GraphUnsafe` (on a GPU
-    each would wait for the device; on a CPU they issue no operation the recorder could see)."""
-    saved = {name: getattr(torch.Tensor, name) for name in _HOST_READS}
-
-    def refuse(name):
-        def method(self, *args, **kwargs):
-            raise GraphUnsafe(f"Tensor.{name}() at {_caller()} copies to the host inside the step: a CUDA graph "
-                              "cannot wait for it; keep the value on the device (or read it after the step)")
-        return method
-
-    try:
-        for name in _HOST_READS:
-            setattr(torch.Tensor, name, refuse(name))
-        yield
-    finally:
-        for name, method in saved.items():
-            setattr(torch.Tensor, name, method)
-
-
-class _CheckCapture:
-    """The CPU's stand-in for a graph: runs the step eagerly, recording its operations, and checks that
-    every later run issues the same ones with the same numbers on the same tensors."""
-
-    def __init__(self, step: Callable[[], Any], trainer):
-        self.step, self.trainer = step, trainer
-        self.name = getattr(step, "__name__", "step")
-        self.ops, self.sites, self.out = self._run()
-
-    def _run(self):
-        rec = _Recorder()
-        hooks = []
-        for opt in (self.trainer.opt_d, self.trainer.opt_g):  # the optimiser's own capture is PyTorch's (capturable=True)
-            hooks.append(opt.register_step_pre_hook(lambda *_: setattr(rec, "paused", rec.paused + 1)))
-            hooks.append(opt.register_step_post_hook(lambda *_: setattr(rec, "paused", rec.paused - 1)))
-        try:
-            with rec, _no_host_reads():
-                out = self.step()
-        finally:
-            for h in hooks:
-                h.remove()
-        return rec.ops, rec.sites, out
-
-    def replay(self):
-        ops, sites, out = self._run()
-        if ops != self.ops:
-            raise GraphUnsafe(_first_difference(self.name, self.ops, ops, sites, self.trainer.step))
-        return out
-
-
-def _first_difference(name: str, captured: list, now: list, sites: list, step: int) -> str:
-    for i, (a, b) in enumerate(zip(captured, now)):
-        if a != b:
-            what = "a Python number or a shape" if a[0] == b[0] else "another operation"
-            if a[0] == b[0] and _where(a) != _where(b):
-                what = ("a tensor that is no longer the one captured (re-created, or another part of it, instead "
-                        "of updated in place)")
-            return (f"{name} at step {step}: operation {i} ({sites[i]}) differs from the captured one ({what}); a "
-                    f"CUDA graph would replay the captured {a[0]} with {a[1:]!r:.300} instead of {b[1:]!r:.300}")
-    return (f"{name} at step {step}: {len(now)} operations, the captured step had {len(captured)}; a CUDA graph "
-            "would replay the captured ones")
-
-
-def _where(entry):
-    return [d[-1] for d in _tensors_in(entry[1:])]
