@@ -27,10 +27,12 @@ resolution PGGAN works at, whether a level is fading in, a reset or reloaded opt
 loss — is part of the graph's key (:meth:`FastPath.key`): a new key runs a few eager steps and
 captures anew, so a progressive run holds one graph per phase.
 
-Where a graph cannot be made — not a CUDA device, forward hooks on a model (they would run only
-once, at capture), an optimiser without a capturable form (its learning rate would be baked in), a
-step that synchronises with the host, or a capture that fails — the steps run eagerly with the
-other settings and ``trainer.fast.reason`` says why (a failed capture also warns once).
+Where a graph cannot be made — not a CUDA device, Python hooks on a model, a weight or an optimiser
+(they would run only once, at capture), an optimiser without a capturable form (its learning rate
+would be baked in), a step that synchronises with the host, a step whose operations differ between
+the last two warm-up steps (a learner's loss with a number that changes in Python), a key that
+changes at every update, or a capture that fails — the steps run eagerly with the other settings and
+``trainer.fast.reason`` says why (a failed capture also warns once).
 
 ``FastPath(graphs="check")`` runs on any device, the CPU included: every step runs eagerly while a
 ``TorchDispatchMode`` records the operations it issues, and each step is compared with the first one
@@ -50,7 +52,7 @@ from typing import Any, Callable
 
 import torch
 
-from .graphcheck import CheckCapture, GraphUnsafe
+from .graphcheck import CheckCapture, GraphUnsafe, first_difference, record
 from .utils import check_in, check_positive
 
 __all__ = ["FastPath", "GraphUnsafe", "resolve", "capturable_optimizer"]
@@ -72,6 +74,9 @@ def resolve(fast, device: torch.device) -> "FastPath | None":
     raise TypeError(f"fast must be None (on for CUDA), True, False or a gl.fast.FastPath(...), got {fast!r}")
 
 
+# Updates in a row with a new key after which the steps stay eager (nothing would ever be captured)
+CHURN = 20
+
 # Optimiser options that change how step() runs, not what it computes: each device keeps its own.
 IMPLEMENTATION_FLAGS = ("capturable", "fused", "foreach")
 
@@ -90,9 +95,14 @@ def restore_implementation(opt: torch.optim.Optimizer, flags: list[dict]) -> Non
         on_device = bool(group.get("capturable") or group.get("fused"))
         for p in group["params"]:
             state = opt.state.get(p, {})
-            step = state.get("step")
-            if torch.is_tensor(step):
-                state["step"] = step.to(p.device if on_device else "cpu", torch.float32)
+            for name, value in state.items():
+                if name == "step" and torch.is_tensor(value):
+                    state[name] = value.to(p.device if on_device else "cpu", torch.float32)
+                elif torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                    # a moment saved beside weights of another memory layout (channels-last or not): laid
+                    # out like its weight again, as fused Adam assumes (CUDA's refuses the mix, the
+                    # CPU's silently miscomputes it)
+                    state[name] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def capturable_optimizer(opt: torch.optim.Optimizer, capturable: bool = True) -> torch.optim.Optimizer:
@@ -116,18 +126,26 @@ def capturable_optimizer(opt: torch.optim.Optimizer, capturable: bool = True) ->
 
 
 def _hooks(trainer) -> str:
-    """Which models run Python hooks at each call (in a graph they would run once, at capture); "" if none.
+    """Which models, weights or optimisers run Python hooks at each step (in a graph they would run
+    once, at capture); "" if none.
 
     Parametrizations (``nn.utils.parametrizations.spectral_norm``) are modules, not hooks: they are fine.
     """
     from torch.nn.modules import module as M
+    from torch.optim import optimizer as O
 
     if any(getattr(M, name, None) for name in ("_global_forward_hooks", "_global_forward_pre_hooks",
                                                 "_global_backward_hooks", "_global_backward_pre_hooks")):
         return "global module hooks (register_module_forward_hook …)"
+    if getattr(O, "_global_optimizer_pre_hooks", None) or getattr(O, "_global_optimizer_post_hooks", None):
+        return "global optimiser hooks (register_optimizer_step_pre_hook …)"
     hooked = [name for name, model in (("G", trainer.G), ("D", trainer.D))
               if any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or
-                     getattr(m, "_backward_pre_hooks", None) for m in model.modules())]
+                     getattr(m, "_backward_pre_hooks", None) for m in model.modules())
+              or any(p._backward_hooks or getattr(p, "_post_accumulate_grad_hooks", None)
+                     for p in model.parameters())]
+    hooked += [name for name in ("opt_d", "opt_g")
+               if getattr(trainer, name)._optimizer_step_pre_hooks or getattr(trainer, name)._optimizer_step_post_hooks]
     return " and ".join(hooked)
 
 
@@ -179,6 +197,8 @@ class FastPath:
         self._lr: dict[int, list] = {}
         self._alive: list = []         # what the key's ids point at, kept alive so no id is reused
         self._stream = None            # the side stream of warm-up and capture (CUDA)
+        self._record = None            # the operations of the last warm-up step but one (CUDA)
+        self._new_keys = 0             # how many updates in a row came with a key not seen before
 
     def default_precision(self, device: torch.device) -> str:
         """The trainer's precision when it gives none: this path's, else bf16 on a CUDA device, fp32 elsewhere."""
@@ -222,15 +242,19 @@ class FastPath:
         if self.mode == "eager":
             return True
         hooked = _hooks(trainer)
-        why = (f"{hooked} carr{'y' if ' and ' in hooked else 'ies'} forward/backward hooks, which a graph would "
-               "run only at capture") if hooked else _not_capturable(trainer)
+        why = (f"{hooked} carr{'y' if ' and ' in hooked else 'ies'} Python hooks, which a graph would run only "
+               "at capture") if hooked else _not_capturable(trainer)
         if why:  # e.g. lesson 06's ActivationRMS: measured runs stay eager, and correct
-            self._drop()
-            self.mode, self.reason = "eager", why
-            if trainer.device.type == "cuda":
-                for opt in (trainer.opt_d, trainer.opt_g):
-                    capturable_optimizer(opt, capturable=False)
+            self._go_eager(trainer, why)
         return bool(why)
+
+    def _go_eager(self, trainer, why: str) -> None:
+        """From now on the eager steps (with the other settings), because of ``why``."""
+        self._drop()
+        self.mode, self.reason = "eager", why
+        if trainer.device.type == "cuda":
+            for opt in (trainer.opt_d, trainer.opt_g):
+                capturable_optimizer(opt, capturable=False)
 
     # ------------------------------------------------------------------ the update
 
@@ -269,15 +293,19 @@ class FastPath:
         if key != self._key:
             self._drop()
             self._held = self._held + 1 if key == self._seen else 1
+            self._new_keys = self._new_keys + 1 if self._held == 1 else 0
             self._seen = key
             if self._refuse(trainer):  # hooks (or an optimiser) added since the trainer was built
+                return self._eager(trainer)
+            if self._new_keys >= CHURN:
+                self._go_eager(trainer, f"what a graph holds fixed changed at each of the last {CHURN} updates "
+                                        "(an optimiser setting other than the learning rate, such as Adam's betas; "
+                                        "a loss's number; a model's graph_key): every update would be a new capture")
                 return self._eager(trainer)
             if self._held <= self.warmup:  # warm up: eager steps until the key has held `warmup` steps
                 if self.mode != "cuda":
                     return self._eager(trainer)
-                if self._held < self.warmup:
-                    return self._eager(trainer, side_stream=True)
-                return self._last_warmup(trainer)
+                return self._warm(trainer)
             try:
                 ran = self._capture(trainer)
             except GraphUnsafe:
@@ -304,37 +332,56 @@ class FastPath:
         current.wait_stream(self._stream)
         return logs
 
-    def _last_warmup(self, trainer) -> dict[str, torch.Tensor]:
-        """The last warm-up step, watched for host synchronisations (a capture would fail on them)."""
+    def _warm(self, trainer) -> dict[str, torch.Tensor]:
+        """A warm-up step, on the side stream (PyTorch's capture recipe), watched for what a capture
+        would get wrong without an error.
+
+        The last two are recorded as in check mode (:func:`ganlessons.graphcheck.record`) and compared:
+        a Python number that changed between them (a learner's annealed loss, a draw of ``random``), a
+        tensor made anew, or a read back to the host in either; the last also runs under
+        ``torch.cuda.set_sync_debug_mode("warn")``. Any of these, and the steps run eagerly from now
+        on, with ``reason`` saying why: slower, and right. (A number that changes less often than every
+        step is not seen; ``FastPath(graphs="check")`` checks every step.)
+        """
+        cuda = trainer.device.type == "cuda"
+        if self._held < self.warmup - 1:
+            return self._eager(trainer, side_stream=cuda)
+        last = self._held == self.warmup
+        watch = last and cuda
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
-            torch.cuda.set_sync_debug_mode("warn")
+            if watch:
+                debug_mode = torch.cuda.get_sync_debug_mode()
+                torch.cuda.set_sync_debug_mode("warn")
             try:
-                logs = self._eager(trainer, side_stream=True)
+                ops, sites, logs, host_read = record(lambda: self._eager(trainer, side_stream=cuda), trainer,
+                                                     strict=False)
             finally:
-                torch.cuda.set_sync_debug_mode("default")
+                if watch:
+                    torch.cuda.set_sync_debug_mode(debug_mode)  # the user's own setting, e.g. "error"
         syncs = [w for w in seen if "synchroniz" in str(w.message)]
         for w in seen:  # hand the other warnings on
             if w not in syncs:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        if syncs:
-            self._drop()
-            self.mode, self.reason = "eager", f"the step synchronises with the host ({syncs[0].message}; " \
-                                              f"{os.path.basename(syncs[0].filename)}:{syncs[0].lineno})"
-            for opt in (trainer.opt_d, trainer.opt_g):
-                capturable_optimizer(opt, capturable=False)
+        why = host_read
+        if not why and syncs:
+            why = (f"the step synchronises with the host ({syncs[0].message}; "
+                   f"{os.path.basename(syncs[0].filename)}:{syncs[0].lineno})")
+        if not why and last and self._record is not None and ops != self._record:
+            why = first_difference("the update", self._record, ops, sites, trainer.step)
+        self._record = None if last else ops
+        if why:
+            self._go_eager(trainer, why)
         return logs
 
     def _failed(self, trainer, err: Exception) -> None:
         """After a failed capture: back on the trainer's stream, no graph memory in use, eager from now on."""
-        if self.mode == "cuda":
+        if trainer.device.type == "cuda":
             torch.cuda.synchronize(trainer.device)
-            for opt in (trainer.opt_d, trainer.opt_g):
-                opt.zero_grad(set_to_none=True)
-                capturable_optimizer(opt, capturable=False)
-        self._drop()
+        for opt in (trainer.opt_d, trainer.opt_g):
+            opt.zero_grad(set_to_none=True)
         cause = err.__context__ or err  # capture_end's error hides the one that invalidated the capture
-        self.mode, self.reason = "eager", f"capture failed: {type(cause).__name__}: {cause}"
+        self._go_eager(trainer, f"capture failed: {type(cause).__name__}: {cause}")
         warnings.warn(f"gl.fast: the steps run eagerly ({self.reason})", stacklevel=4)
 
     def _drop(self) -> None:
@@ -345,8 +392,9 @@ class FastPath:
 
     def _capture(self, trainer):
         """Capture one D step and one G step; returns the update's logs when capturing ran it (check mode)."""
-        self._alive = [opt.state.get(g["params"][0]) for opt in (trainer.opt_d, trainer.opt_g)
-                       for g in opt.param_groups if g["params"]]
+        self._alive = [trainer.data, trainer.d_loss, trainer.g_loss, trainer.constraint, *trainer.d_regularizers]
+        self._alive += [opt.state.get(g["params"][0]) for opt in (trainer.opt_d, trainer.opt_g)
+                        for g in opt.param_groups if g["params"]]
         check = self.mode == "check"
         with self._tensor_lr(trainer):
             for opt in (trainer.opt_d, trainer.opt_g):

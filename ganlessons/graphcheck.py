@@ -12,6 +12,8 @@ numbers it was given, the shapes, strides and dtypes of its tensors and, for the
 the step (weights, buffers, data), exactly where they live — and checks that each later run of the
 step issues the same operations on the same tensors. A difference, or a read back to the host, is a
 :class:`GraphUnsafe` error naming the line of the course's (or the learner's) code that issued it.
+On a GPU the fast path records its last two warm-up steps the same way (:func:`record`) and, where
+they differ, runs the steps eagerly instead of capturing them.
 The optimiser's own step is not recorded: its capturable form is PyTorch's.
 """
 
@@ -25,7 +27,7 @@ from typing import Any, Callable
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["CheckCapture", "GraphUnsafe"]
+__all__ = ["CheckCapture", "GraphUnsafe", "record", "first_difference"]
 
 
 class GraphUnsafe(RuntimeError):
@@ -58,11 +60,13 @@ class _Recorder(TorchDispatchMode):
     strides and dtypes of its tensors and, for tensors made before the step (weights, buffers, data),
     exactly where they live (storage and offset)."""
 
-    def __init__(self):
+    def __init__(self, strict: bool = True):
         super().__init__()
         self.ops: list[tuple] = []
         self.sites: list[str] = []    # where each operation was issued (for the message)
         self.paused = 0
+        self.strict = strict          # raise at a host read; else note the first one in `host_read`
+        self.host_read = ""
         self._made: set[int] = set()  # storages allocated during this step
 
     def _describe(self, x):
@@ -83,9 +87,12 @@ class _Recorder(TorchDispatchMode):
         if not self.paused:
             name = func.overloadpacket.__name__
             if name in _HOST_SYNC:
-                raise GraphUnsafe(f"{func} at {_caller()} reads a value back to the host or makes a tensor from "
-                                  "Python data inside the step (.item(), bool(tensor), nonzero, torch.tensor(...)): "
-                                  "a CUDA graph cannot replay it; draw and decide on the device (torch.where) instead")
+                message = (f"{func} at {_caller()} reads a value back to the host or makes a tensor from Python "
+                           "data inside the step (.item(), bool(tensor), nonzero, torch.tensor(...)): a CUDA graph "
+                           "cannot replay it; draw and decide on the device (torch.where) instead")
+                if self.strict:
+                    raise GraphUnsafe(message)
+                self.host_read = self.host_read or message
             entry = (str(func), self._describe(args), self._describe(sorted(kwargs.items())))
         out = func(*args, **kwargs)
         if not self.paused:
@@ -136,40 +143,29 @@ def _no_host_reads():
             setattr(torch.Tensor, name, method)
 
 
-class CheckCapture:
-    """The CPU's stand-in for a graph: runs the step eagerly, recording its operations, and checks that
-    every later run issues the same ones with the same numbers on the same tensors.
+def record(step: Callable[[], Any], trainer, strict: bool = True):
+    """Run ``step()`` once, eagerly, recording its ATen operations (the optimisers' own steps left out).
 
-    ``step()`` is a training step of ``trainer`` (its ``_d_step`` or ``_g_step``); ``out`` is what the
-    capturing run returned, ``replay()`` runs it again and returns what it returns."""
-
-    def __init__(self, step: Callable[[], Any], trainer):
-        self.step, self.trainer = step, trainer
-        self.name = getattr(step, "__name__", "step")
-        self.ops, self.sites, self.out = self._run()
-
-    def _run(self):
-        rec = _Recorder()
-        hooks = []
-        for opt in (self.trainer.opt_d, self.trainer.opt_g):  # the optimiser's own capture is PyTorch's (capturable=True)
-            hooks.append(opt.register_step_pre_hook(lambda *_: setattr(rec, "paused", rec.paused + 1)))
-            hooks.append(opt.register_step_post_hook(lambda *_: setattr(rec, "paused", rec.paused - 1)))
-        try:
-            with rec, _no_host_reads():
-                out = self.step()
-        finally:
-            for h in hooks:
-                h.remove()
-        return rec.ops, rec.sites, out
-
-    def replay(self):
-        ops, sites, out = self._run()
-        if ops != self.ops:
-            raise GraphUnsafe(_first_difference(self.name, self.ops, ops, sites, self.trainer.step))
-        return out
+    Returns ``(ops, sites, out, host_read)``: the record (compare two with ``==``), where each operation
+    came from, what the step returned, and — when not ``strict`` — the first host read it made ("" if
+    none). ``strict`` raises :class:`GraphUnsafe` at a host read instead, and also refuses ``.cpu()``,
+    ``.tolist()``, ``.numpy()`` (on a CPU they issue no operation to see)."""
+    rec = _Recorder(strict)
+    hooks = []
+    for opt in (trainer.opt_d, trainer.opt_g):  # the optimiser's own capture is PyTorch's (capturable=True)
+        hooks.append(opt.register_step_pre_hook(lambda *_: setattr(rec, "paused", rec.paused + 1)))
+        hooks.append(opt.register_step_post_hook(lambda *_: setattr(rec, "paused", rec.paused - 1)))
+    try:
+        with rec, (_no_host_reads() if strict else contextlib.nullcontext()):
+            out = step()
+    finally:
+        for h in hooks:
+            h.remove()
+    return rec.ops, rec.sites, out, rec.host_read
 
 
-def _first_difference(name: str, captured: list, now: list, sites: list, step: int) -> str:
+def first_difference(name: str, captured: list, now: list, sites: list, step: int) -> str:
+    """Where two records of a step part: the message of :class:`GraphUnsafe`."""
     for i, (a, b) in enumerate(zip(captured, now)):
         if a != b:
             what = "a Python number or a shape" if a[0] == b[0] else "another operation"
@@ -184,3 +180,26 @@ def _first_difference(name: str, captured: list, now: list, sites: list, step: i
 
 def _where(entry):
     return [d[-1] for d in _tensors_in(entry[1:])]
+
+
+class CheckCapture:
+    """The CPU's stand-in for a graph: runs the step eagerly, recording its operations, and checks that
+    every later run issues the same ones with the same numbers on the same tensors.
+
+    ``step()`` is a training step of ``trainer`` (its ``_d_step`` or ``_g_step``); ``out`` is what the
+    capturing run returned, ``replay()`` runs it again and returns what it returns."""
+
+    def __init__(self, step: Callable[[], Any], trainer):
+        self.step, self.trainer = step, trainer
+        self.name = getattr(step, "__name__", "step")
+        self.ops, self.sites, self.out = self._run()
+
+    def _run(self):
+        ops, sites, out, _ = record(self.step, self.trainer)
+        return ops, sites, out
+
+    def replay(self):
+        ops, sites, out = self._run()
+        if ops != self.ops:
+            raise GraphUnsafe(first_difference(self.name, self.ops, ops, sites, self.trainer.step))
+        return out

@@ -7,6 +7,7 @@ way a step can go stale in a graph. The tests marked ``cuda`` capture real graph
 """
 
 import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -54,6 +55,10 @@ LESSONS = {
     "01 feature matching": (lambda: (gl.models.MLPGenerator(16, hidden=(32, 64)),
                                      gl.models.MLPDiscriminator(hidden=(64, 32))),
                             "d28", {"d_loss": gl.losses.d_loss_bce, "g_loss": gl.losses.FeatureMatching()}),
+    "02 cgan, one-hot (the lesson's default)": (
+        lambda: (gl.models.ConditionalMLPGenerator(16, n_classes=10, hidden=(32, 64), embedding="onehot"),
+                 gl.models.ConditionalMLPDiscriminator(n_classes=10, hidden=(64, 32), embedding="onehot")),
+        "d28", {"d_regularizers": [gl.losses.MismatchPenalty(1.0)]}),
     "02 cgan + mismatch": (lambda: (gl.models.ConditionalMLPGenerator(16, n_classes=10, hidden=(32, 64)),
                                     gl.models.ConditionalMLPDiscriminator(n_classes=10, hidden=(64, 32))),
                            "d28", {"d_regularizers": [gl.losses.MismatchPenalty(1.0)]}),
@@ -212,7 +217,7 @@ def test_hooks_added_after_the_trainer_was_built_make_it_eager(d32):
     rms = gl.progressive.ActivationRMS(G, every=1)  # after the capture: the next key sees it
     tr.callbacks.append(rms)
     tr.fit(n_steps=7)
-    assert fp.mode == "eager" and "G carries forward/backward hooks" in fp.reason
+    assert fp.mode == "eager" and "G carries Python hooks" in fp.reason
     assert len(next(iter(rms.history.values()))) == 3  # its hook ran at every step
 
 
@@ -227,6 +232,141 @@ def test_new_key_after_load_and_after_an_optimizer_reset(d28, tmp_path):
     tr.opt_d.state.clear()                # as PGGAN's reset: Adam's state is new (twice: cleared, then made)
     tr.fit(n_steps=11)
     assert fp.captures == 3 and fp.replays == 1 + 1 + 1, fp
+
+
+# ----------------------------------------------------------------------------- the GPU warm-up, on a CPU
+
+
+class _Replayed:
+    """Stands in for a captured CUDA graph on a CPU: runs the step at capture and at each replay."""
+
+    def __init__(self, step, trainer, stream, pool=None):
+        self.step, self.graph = step, SimpleNamespace(pool=lambda: None)
+        self.out = step()
+
+    def replay(self):
+        return self.step()
+
+
+def gpu_mode(monkeypatch, warmup=3):
+    """A FastPath that runs its CUDA mode's logic (warm-up, watching, capture, replay) on the CPU."""
+    monkeypatch.setattr(gl.fast, "_CudaCapture", _Replayed)
+    fp = FastPath(warmup=warmup)
+    original = fp.attach
+
+    def attach(trainer):
+        original(trainer)
+        fp.mode, fp.reason = "cuda", ""
+    fp.attach = attach
+    return fp
+
+
+@pytest.mark.parametrize("name", list(LESSONS))
+def test_every_lesson_passes_the_gpu_warm_up_and_is_captured(name, request, monkeypatch):
+    """The CUDA mode records its last two warm-up steps and compares them: every lesson's two are the same."""
+    models, data, kw = LESSONS[name]
+    fp = gpu_mode(monkeypatch)
+    fit(models, request.getfixturevalue(data), steps=8, fast=fp, **kw)
+    assert fp.mode == "cuda" and fp.reason == "" and fp.captures == 1 and fp.replays == 8 - 1 - 3, fp
+
+
+def test_the_gpu_warm_up_sends_a_changing_python_number_to_the_eager_path(d28, monkeypatch):
+    """A learner's loss with a number that changes every step (read from outside): no error, eager, and why."""
+    schedule = {"weight": 1.0}
+
+    def d_loss(d_real, d_fake):
+        schedule["weight"] *= 0.99  # annealed in Python: a graph would keep its value at capture
+        return schedule["weight"] * gl.losses.d_loss_bce(d_real, d_fake)
+
+    fp = gpu_mode(monkeypatch)
+    tr = fit(dcgan, d28, steps=8, fast=fp, d_loss=d_loss, g_loss=gl.losses.g_loss_nonsaturating)
+    assert fp.mode == "eager" and fp.captures == 0, fp
+    assert "a Python number or a shape" in fp.reason and "test_fast.py" in fp.reason and "in d_loss" in fp.reason
+    assert schedule["weight"] == pytest.approx(0.99 ** 8) and tr.step == 8  # every step ran it
+
+
+def test_the_gpu_warm_up_sends_a_host_read_to_the_eager_path(d28, monkeypatch):
+    def d_loss(d_real, d_fake):
+        if d_real.mean() > 100:  # a decision on the host: bool(tensor) reads it back
+            d_real = d_real * 0
+        return gl.losses.d_loss_bce(d_real, d_fake)
+
+    fp = gpu_mode(monkeypatch)
+    fit(dcgan, d28, steps=6, fast=fp, d_loss=d_loss, g_loss=gl.losses.g_loss_nonsaturating)
+    assert fp.mode == "eager" and "reads a value back to the host" in fp.reason and "in d_loss" in fp.reason, fp
+
+
+def test_optimiser_and_weight_hooks_make_the_steps_eager(d28, monkeypatch):
+    counted = []
+    fp = gpu_mode(monkeypatch)
+    gl.seed_everything(0)
+    tr = gl.train.Trainer(*dcgan(), d28, batch_size=8, progress=False, fast=fp)
+    tr.opt_g.register_step_post_hook(lambda *_: counted.append(1))  # runs Python after each step
+    tr.fit(n_steps=6)
+    assert fp.mode == "eager" and "opt_g carries Python hooks" in fp.reason and len(counted) == 6, fp
+    fp = gpu_mode(monkeypatch)
+    tr = gl.train.Trainer(*dcgan(), d28, batch_size=8, progress=False, fast=fp)
+    next(tr.D.parameters()).register_hook(lambda g: counted.append(2))
+    tr.fit(n_steps=6)
+    assert fp.mode == "eager" and "D carries Python hooks" in fp.reason and counted.count(2) == 6, fp
+
+
+def test_a_key_that_changes_at_every_update_ends_in_eager_steps_that_say_why(d28, monkeypatch):
+    class MovingBetas:  # e.g. a one-cycle schedule moving Adam's β1 each step: a new key each time
+        def before_step(self, trainer):
+            for g in trainer.opt_d.param_groups:
+                g["betas"] = (0.5 - trainer.step * 1e-3, 0.999)
+
+    fp = gpu_mode(monkeypatch)
+    fit(dcgan, d28, steps=gl.fast.CHURN + 5, fast=fp, callbacks=[MovingBetas()])
+    assert fp.mode == "eager" and fp.captures == 0 and "each of the last 20 updates" in fp.reason, fp
+
+
+def test_what_a_graph_reads_is_kept_alive_while_it_is_held(d28):
+    fp = FastPath(graphs="check", warmup=1)
+    tr = fit(dcgan, d28, steps=4, fast=fp)
+    assert fp.captures == 1 and any(obj is tr.data for obj in fp._alive)  # so no other object can take its id
+
+
+def test_moments_saved_beside_weights_of_another_layout_follow_their_weights():
+    """A checkpoint from NCHW weights loaded beside channels-last ones: fused Adam needs the moments laid out
+    like their weights (the CPU's fused kernel silently miscomputes the mix); the values are unchanged."""
+    torch.manual_seed(0)
+    w = torch.randn(8, 4, 3, 3)
+    grads = [torch.randn(8, 4, 3, 3) for _ in range(4)]
+
+    def run(weight, fused, state=None, steps=grads):
+        p = nn.Parameter(weight.clone())
+        opt = torch.optim.Adam([p], lr=0.1, fused=fused)
+        if state is not None:
+            own = implementation(opt)
+            opt.load_state_dict(state)
+            restore_implementation(opt, own)
+        for g in steps:
+            p.grad = torch.empty_like(p).copy_(g)  # laid out like its weight, as autograd makes it
+            opt.step()
+        return p, opt
+
+    reference, _ = run(w, fused=False)                        # 4 steps, NCHW, one optimiser
+    p, opt = run(w, fused=False, steps=grads[:2])             # 2 steps, NCHW, saved ...
+    saved = copy.deepcopy(opt.state_dict())
+    nhwc = p.detach().to(memory_format=torch.channels_last)
+    resumed, opt = run(nhwc, fused=True, state=saved, steps=grads[2:])  # ... resumed channels-last, fused
+    for name in ("exp_avg", "exp_avg_sq"):
+        assert opt.state[resumed][name].stride() == resumed.stride()
+    torch.testing.assert_close(resumed.detach(), reference.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_trainer_resumes_a_checkpoint_saved_in_another_layout(d28, tmp_path):
+    nchw = fit(dcgan, d28, steps=3, channels_last=False)
+    path = nchw.save(tmp_path / "nchw.pt")
+    again = gl.train.Trainer(*dcgan(), d28, batch_size=8, progress=False, channels_last=True).load(path)
+    for p in again.D.parameters():
+        for value in again.opt_d.state[p].values():
+            if value.shape == p.shape:
+                assert value.stride() == p.stride()
+    again.fit(n_steps=5)
+    assert again.step == 5
 
 
 # ----------------------------------------------------------------------------- off on the CPU, bad input
@@ -418,3 +558,14 @@ def test_a_learning_rate_set_after_capture_reaches_the_graph():
     assert fp.captures == 1  # no new capture: the replays read the rate from its tensor
     for a, b in zip(before, list(tr.G.parameters()) + list(tr.D.parameters())):
         assert torch.equal(a, b)
+
+
+@cuda
+def test_the_users_sync_debug_mode_is_kept():
+    data = gl.data.load("mnist-5k", device="cuda")
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        fit(dcgan, data, steps=6, fast=FastPath())
+        assert torch.cuda.get_sync_debug_mode() == 1
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

@@ -108,6 +108,8 @@ class _LabelCode(nn.Module):
         self.n_classes, self.kind = int(n_classes), embedding
         self.dim = self.n_classes if embedding == "onehot" else int(dim)
         self.table = nn.Embedding(self.n_classes, self.dim) if embedding == "learned" else None
+        # the one-hot codes, row y for class y (not saved: they are no weights)
+        self.register_buffer("codes", torch.eye(self.n_classes) if self.table is None else None, persistent=False)
 
     def extra_repr(self) -> str:
         return f"{self.kind}, n_classes={self.n_classes}, dim={self.dim}"
@@ -116,7 +118,10 @@ class _LabelCode(nn.Module):
         if y.dim() != 1 or y.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"y must be integer class labels of shape (batch,), got {y.dtype} {tuple(y.shape)}")
         if self.table is None:
-            return nn.functional.one_hot(y.long(), self.n_classes).float()
+            # = F.one_hot(y, n_classes).float(), as a row lookup: on a CPU one_hot checks the labels' range
+            # by reading them back to the host, which a CUDA graph could not replay (an index out of range
+            # is still an error here)
+            return self.codes[y.long()]
         return self.table(y.long())
 
 
