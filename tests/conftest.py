@@ -68,7 +68,8 @@ def pytest_terminal_summary(terminalreporter):
     total = {"test_seconds": 0.0, "controls_moved": 0}
     for p in fresh:
         s = json.loads(p.read_text())
-        terminalreporter.write_line(f"{s['lesson']}: Run All {s['run_all_seconds']} s, whole test {s.get('test_seconds')} s, "
+        again = f" (Run All clicked {s['run_all_clicks']} times)" if s.get("run_all_clicks", 1) > 1 else ""
+        terminalreporter.write_line(f"{s['lesson']}: Run All {s['run_all_seconds']} s{again}, whole test {s.get('test_seconds')} s, "
                                     f"{s['explorers']} explorers, {s['controls_moved']} controls moved")
         total = {k: total[k] + (s.get(k) or 0) for k in total}
     terminalreporter.write_line(f"{len(fresh)} lessons: {total['test_seconds']:.0f} s in the browser tests, "
