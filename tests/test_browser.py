@@ -186,6 +186,15 @@ KERNEL_IDLE = """() => {
 }"""
 
 
+def _accept_kernel_dialog(page) -> None:
+    """Under load a kernel can start too slowly for JupyterLab, which then asks "Select Kernel" in a modal
+    dialog (its default is the notebook's own, Python 3): accept it, as a person would."""
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    if dialog.count() and dialog.first.is_visible():
+        dialog.first.locator(".jp-mod-accept").first.click()
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+
+
 def _run_all(page, lesson: str) -> int:
     """Run → Run All Cells, until the kernel has taken the cells (a prompt shows [*] or a number).
 
@@ -193,10 +202,12 @@ def _run_all(page, lesson: str) -> int:
     the notebook's session is wired to it; a Run All then queues nothing (JupyterLab drops it
     silently), so the menu is clicked again, as a person would, up to three times."""
     for clicks in (1, 2, 3):
+        _accept_kernel_dialog(page)
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         for _ in range(15):
             page.wait_for_timeout(1000)
+            _accept_kernel_dialog(page)
             if any(p not in ("", "[ ]:") for p in page.evaluate(RUN_STATE)["prompts"]):
                 return clicks
     raise AssertionError(f"{lesson}: Run All queued no cell in three tries (15 s each)")
@@ -378,6 +389,7 @@ def test_lesson_runs_in_jupyterlab_and_every_control_redraws(nb, lab, browser, r
         page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=120_000)
         page.wait_for_function(KERNEL_IDLE, timeout=120_000)
         page.wait_for_timeout(1000)  # the kernel's first idle comes before the session is wired up
+        _accept_kernel_dialog(page)
 
         t0 = time.monotonic()
         clicks = _run_all(page, nb.stem)
